@@ -1,0 +1,63 @@
+/** A value, or a promise of it: synchronous backends answer directly. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** What `setMany` accepts: a `Map`, an iterable of `[key, value]` pairs, or a plain object. */
+export type CacheEntries = Iterable<readonly [string, unknown]> | Readonly<Record<string, unknown>>;
+
+/**
+ * Returned by {@link CacheBackend.lookup} when the key is absent, so that a cached
+ * `undefined` (a legitimate method result) is told apart from a miss.
+ */
+export const MISS: unique symbol = Symbol.for('hoard.miss');
+export type Miss = typeof MISS;
+
+/**
+ * The contract every backend fulfils: the classic `BaseCache` shape, usable directly.
+ *
+ * Keys are hoard keys (a backend applies its own `prefix` beneath them). TTLs are seconds,
+ * fractions allowed; `0` means never expires; omitted means the backend's `defaultTtl`,
+ * else the module's. Remote backends reject with a `CacheBackendError` when the server fails
+ * or does not answer within their `timeout`; the decorators turn that into fail-open.
+ */
+export interface CacheBackend {
+  /**
+   * True when every operation answers synchronously (memory, null): a synchronous method
+   * cached on it stays synchronous. Remote and tiered backends are asynchronous.
+   */
+  readonly synchronous: boolean;
+
+  /** The stored value, or `undefined` on a miss. */
+  get(key: string): MaybePromise<unknown>;
+  /** The stored value, or {@link MISS} when absent: a stored `undefined` comes back as `undefined`. */
+  lookup(key: string): MaybePromise<unknown>;
+  /** Stores `value` for `ttl` seconds (default: the backend's or module's `defaultTtl`; `0`: forever). */
+  set(key: string, value: unknown, ttl?: number): MaybePromise<void>;
+  /** Stores only when the key is absent; true when it did. */
+  add(key: string, value: unknown, ttl?: number): MaybePromise<boolean>;
+  /** True when the key existed. */
+  delete(key: string): MaybePromise<boolean>;
+  /** True when the key is present, also after `set(key, undefined)`. */
+  has(key: string): MaybePromise<boolean>;
+  /** Values aligned with `keys`, `undefined` for misses. */
+  getMany(keys: readonly string[]): MaybePromise<unknown[]>;
+  setMany(entries: CacheEntries, ttl?: number): MaybePromise<void>;
+  /** How many of `keys` existed and were deleted. */
+  deleteMany(keys: readonly string[]): MaybePromise<number>;
+  /** Removes this backend's entries: only those under its own `prefix`, never the whole server. */
+  clear(): MaybePromise<void>;
+  /**
+   * Adds `delta` (default 1) atomically where the server is, and returns the new number.
+   * A missing key starts at 0 with the default ttl; an existing one keeps its TTL.
+   */
+  increment(key: string, delta?: number): MaybePromise<number>;
+  decrement(key: string, delta?: number): MaybePromise<number>;
+  /** Releases connections and timers. Clients passed in ready-made are left open. */
+  close(): MaybePromise<void>;
+}
+
+/** Normalises the three shapes `setMany` accepts into pairs. */
+export function entriesOf(entries: CacheEntries): Iterable<readonly [string, unknown]> {
+  return Symbol.iterator in entries
+    ? (entries as Iterable<readonly [string, unknown]>)
+    : Object.entries(entries as Record<string, unknown>);
+}
