@@ -1,0 +1,34 @@
+/** Module-wide options, set with `CacheModule.configure`. */
+export interface CacheModuleOptions {
+  /** Seconds an entry lives when neither the decorator nor the backend says; `0` = forever. Default 300. */
+  defaultTtl?: number;
+  /** Prepended as is to every hoard key (e.g. `'myapp:'`). Default `''`. */
+  keyPrefix?: string;
+}
+
+export type ModuleConfig = Required<CacheModuleOptions>;
+
+export const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: 300, keyPrefix: '' });
+
+const CONFIG = Symbol.for('hoard.config');
+type Holder = { [CONFIG]?: ModuleConfig };
+
+/**
+ * The live configuration. Kept on `globalThis` so that two copies of the package loaded in one
+ * process (a bundler quirk, a nested node_modules) still share one configuration.
+ */
+export function moduleConfig(): ModuleConfig {
+  return ((globalThis as Holder)[CONFIG] ??= { ...DEFAULT_CONFIG });
+}
+
+/** Throws a TypeError unless `value` is a finite number of seconds ≥ 0. */
+export function assertSeconds(value: unknown, what: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`${what} must be a finite number of seconds ≥ 0 (0 = never expires), got ${String(value)}`);
+  }
+}
+
+/** The TTL to store with: the call's, else the backend's `defaultTtl`, else the module's. */
+export function effectiveTtl(ttl: number | undefined, backendDefault: number | undefined): number {
+  return ttl ?? backendDefault ?? moduleConfig().defaultTtl;
+}
