@@ -21,6 +21,10 @@ export function moduleConfig(): ModuleConfig {
   return ((globalThis as Holder)[CONFIG] ??= { ...DEFAULT_CONFIG });
 }
 
+export function resetConfig(): void {
+  (globalThis as Holder)[CONFIG] = { ...DEFAULT_CONFIG };
+}
+
 /** Throws a TypeError unless `value` is a finite number of seconds ≥ 0. */
 export function assertSeconds(value: unknown, what: string): asserts value is number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {

@@ -1,0 +1,235 @@
+import { assertSeconds, effectiveTtl } from '../module/config.js';
+import { entriesOf, MISS, type CacheBackend, type CacheEntries } from './backend.js';
+
+export interface MemoryBackendOptions {
+  /** The most entries kept; past it the least recently used entry goes. Default 10 000. */
+  maxEntries?: number;
+  /**
+   * Approximate bytes of values kept, estimated from their shape (strings 2 bytes a character,
+   * numbers 8, buffers their length, plus per-object overhead). Unlimited by default. A single
+   * value larger than this is not stored.
+   */
+  maxBytes?: number;
+  /** Seconds an entry lives when `set` gets no ttl; default: the module's (300). `0` = forever. */
+  defaultTtl?: number;
+}
+
+const NONE = -1;
+
+/**
+ * An in-process LRU cache with TTLs. Values are kept by reference (no copy, no serialization).
+ * Every operation is synchronous, so a synchronous method cached here stays synchronous.
+ *
+ * Entries live in parallel arrays indexed by slot, with the recency list as slot numbers, so
+ * a hit is one Map lookup and a few array writes: no allocation, no closures.
+ */
+export class MemoryBackend implements CacheBackend {
+  readonly synchronous = true;
+
+  private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private readonly defaultTtl: number | undefined;
+
+  private readonly slots = new Map<string, number>();
+  private readonly keys: string[] = [];
+  private readonly values: unknown[] = [];
+  /** Absolute expiry in ms since the epoch, 0 = never. Date.now() so fake timers apply. */
+  private readonly expiries: number[] = [];
+  private readonly sizes: number[] = [];
+  /** Recency list: `older[head]` … down to `tail`, the next to evict. */
+  private readonly older: number[] = [];
+  private readonly newer: number[] = [];
+  private head = NONE;
+  private tail = NONE;
+  private readonly freeSlots: number[] = [];
+  private bytes = 0;
+
+  constructor(options: MemoryBackendOptions = {}) {
+    const { maxEntries = 10_000, maxBytes = Infinity, defaultTtl } = options;
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+      throw new TypeError(`MemoryBackend: \`maxEntries\` must be a whole number ≥ 1, got ${String(maxEntries)}`);
+    }
+    if (typeof maxBytes !== 'number' || !(maxBytes > 0)) {
+      throw new TypeError(`MemoryBackend: \`maxBytes\` must be a number of bytes > 0, got ${String(maxBytes)}`);
+    }
+    if (defaultTtl !== undefined) assertSeconds(defaultTtl, 'MemoryBackend: `defaultTtl`');
+    this.maxEntries = maxEntries;
+    this.maxBytes = maxBytes;
+    this.defaultTtl = defaultTtl;
+  }
+
+  /** How many entries are held (expired ones included until they are touched or evicted). */
+  get size(): number {
+    return this.slots.size;
+  }
+
+  lookup(key: string): unknown {
+    const slot = this.liveSlot(key);
+    if (slot === NONE) return MISS;
+    this.touch(slot);
+    return this.values[slot];
+  }
+
+  get(key: string): unknown {
+    const value = this.lookup(key);
+    return value === MISS ? undefined : value;
+  }
+
+  has(key: string): boolean {
+    return this.liveSlot(key) !== NONE;
+  }
+
+  set(key: string, value: unknown, ttl?: number): void {
+    const seconds = effectiveTtl(ttl, this.defaultTtl);
+    assertSeconds(seconds, `MemoryBackend.set('${key}'): ttl`);
+    const expiry = seconds === 0 ? 0 : Date.now() + seconds * 1000;
+    const size = this.maxBytes === Infinity ? 0 : estimateBytes(value);
+    let slot = this.slots.get(key);
+    if (size > this.maxBytes) {
+      if (slot !== undefined) this.remove(slot);
+      return;
+    }
+    if (slot === undefined) {
+      if (this.slots.size >= this.maxEntries) this.remove(this.tail);
+      slot = this.freeSlots.pop() ?? this.keys.length;
+      this.slots.set(key, slot);
+      this.keys[slot] = key;
+      this.sizes[slot] = 0;
+      this.link(slot);
+    } else {
+      this.touch(slot);
+    }
+    this.values[slot] = value;
+    this.expiries[slot] = expiry;
+    this.bytes += size - this.sizes[slot]!;
+    this.sizes[slot] = size;
+    while (this.bytes > this.maxBytes) this.remove(this.tail);
+  }
+
+  add(key: string, value: unknown, ttl?: number): boolean {
+    if (this.liveSlot(key) !== NONE) return false;
+    this.set(key, value, ttl);
+    return true;
+  }
+
+  delete(key: string): boolean {
+    const live = this.liveSlot(key) !== NONE;
+    const slot = this.slots.get(key);
+    if (slot !== undefined) this.remove(slot);
+    return live;
+  }
+
+  getMany(keys: readonly string[]): unknown[] {
+    return keys.map((key) => this.get(key));
+  }
+
+  setMany(entries: CacheEntries, ttl?: number): void {
+    for (const [key, value] of entriesOf(entries)) this.set(key, value, ttl);
+  }
+
+  deleteMany(keys: readonly string[]): number {
+    let deleted = 0;
+    for (const key of keys) if (this.delete(key)) deleted++;
+    return deleted;
+  }
+
+  clear(): void {
+    this.slots.clear();
+    for (const list of [this.keys, this.values, this.expiries, this.sizes, this.older, this.newer, this.freeSlots]) {
+      list.length = 0;
+    }
+    this.head = this.tail = NONE;
+    this.bytes = 0;
+  }
+
+  increment(key: string, delta = 1): number {
+    const slot = this.liveSlot(key);
+    if (slot === NONE) {
+      this.set(key, delta);
+      return delta;
+    }
+    const current = this.values[slot];
+    if (typeof current !== 'number') {
+      throw new TypeError(`MemoryBackend.increment('${key}'): the entry holds a ${typeof current}, not a number`);
+    }
+    this.touch(slot);
+    return (this.values[slot] = current + delta);
+  }
+
+  decrement(key: string, delta = 1): number {
+    return this.increment(key, -delta);
+  }
+
+  close(): void {
+    this.clear();
+  }
+
+  /** The slot of a key that has not expired; an expired one is dropped on the way. */
+  private liveSlot(key: string): number {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return NONE;
+    const expiry = this.expiries[slot]!;
+    if (expiry !== 0 && expiry <= Date.now()) {
+      this.remove(slot);
+      return NONE;
+    }
+    return slot;
+  }
+
+  private remove(slot: number): void {
+    this.slots.delete(this.keys[slot]!);
+    this.unlink(slot);
+    this.values[slot] = undefined;
+    this.bytes -= this.sizes[slot]!;
+    this.sizes[slot] = 0;
+    this.freeSlots.push(slot);
+  }
+
+  /** Makes `slot` the most recently used. */
+  private touch(slot: number): void {
+    if (slot === this.head) return;
+    this.unlink(slot);
+    this.link(slot);
+  }
+
+  private link(slot: number): void {
+    this.older[slot] = this.head;
+    this.newer[slot] = NONE;
+    if (this.head !== NONE) this.newer[this.head] = slot;
+    this.head = slot;
+    if (this.tail === NONE) this.tail = slot;
+  }
+
+  private unlink(slot: number): void {
+    const older = this.older[slot]!;
+    const newer = this.newer[slot]!;
+    if (newer === NONE) this.head = older;
+    else this.older[newer] = older;
+    if (older === NONE) this.tail = newer;
+    else this.newer[older] = newer;
+  }
+}
+
+/** A rough size of a value graph for `maxBytes`; shared objects and cycles are counted once. */
+function estimateBytes(value: unknown, seen = new Set<object>()): number {
+  switch (typeof value) {
+    case 'string':
+      return 16 + value.length * 2;
+    case 'number':
+      return 8;
+    case 'bigint':
+      return 16;
+    case 'object':
+      break;
+    default:
+      return 4;
+  }
+  if (value === null || seen.has(value)) return 4;
+  seen.add(value);
+  if (ArrayBuffer.isView(value)) return 64 + value.byteLength;
+  if (value instanceof Date) return 32;
+  let bytes = 32;
+  const items = value instanceof Map || value instanceof Set ? value.entries() : Object.entries(value);
+  for (const [key, item] of items) bytes += 8 + estimateBytes(key, seen) + estimateBytes(item, seen);
+  return bytes;
+}

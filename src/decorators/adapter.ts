@@ -1,0 +1,85 @@
+import { isAsyncFunction, type AnyFunction, type Callee, type CallSite } from '../runtime/call-site.js';
+
+/* The one adapter between both decorator flavours and the call path: a TC39 decorator is
+ * called as (method, context), a legacy one as (prototype or class, name, descriptor). */
+
+type Method = (this: any, ...args: any[]) => any;
+
+/** A method decorator usable with standard (TC39) decorators and with `experimentalDecorators`. */
+export interface HoardMethodDecorator {
+  <T extends Method>(method: T, context: ClassMethodDecoratorContext<unknown, T>): T;
+  <T extends Method>(target: object, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<T>): TypedPropertyDescriptor<T>;
+}
+
+/** The call site behind each decorated method, so `CacheModule.invalidate(Class, 'method')` can find it. */
+const sites = new WeakMap<Function, CallSite>();
+
+export function callSiteOf(fn: unknown): CallSite | undefined {
+  return typeof fn === 'function' ? sites.get(fn) : undefined;
+}
+
+/** Wraps `fn` so every call goes through `site`; the wrapper keeps the method's name and arity. */
+export function wrap(site: CallSite): AnyFunction {
+  const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+    return site.invoke(this, args);
+  };
+  Object.defineProperties(wrapper, {
+    name: { value: site.callee.fn.name },
+    length: { value: site.callee.fn.length },
+  });
+  sites.set(wrapper, site);
+  return wrapper;
+}
+
+/**
+ * The class that declares `name` as `wrapper`, found from a receiver: a TC39 method decorator
+ * is not told its class, and `this.constructor` would name a subclass.
+ */
+function declaringClassName(self: unknown, name: string, wrapper: Function): string {
+  for (let owner = self; owner != null; owner = Object.getPrototypeOf(owner)) {
+    if (Object.getOwnPropertyDescriptor(owner, name)?.value === wrapper) {
+      return typeof owner === 'function' ? owner.name : (owner as { constructor: Function }).constructor.name;
+    }
+  }
+  return (self as { constructor?: Function } | null | undefined)?.constructor?.name ?? 'anonymous';
+}
+
+function isDecoratorContext(value: unknown): value is DecoratorContext {
+  return typeof value === 'object' && value !== null && 'kind' in value;
+}
+
+interface DesignMetadata {
+  getMetadata?(key: string, target: object, property: string | symbol): unknown;
+}
+
+export function methodDecorator(
+  decorator: string,
+  makeSite: (callee: Callee, labelFrom: ((self: unknown) => string) | undefined) => CallSite,
+): HoardMethodDecorator {
+  function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
+    if (isDecoratorContext(context)) {
+      if (context.kind !== 'method') {
+        throw new TypeError(`${decorator} decorates methods, not the ${context.kind} ${String(context.name)}`);
+      }
+      const fn = target as AnyFunction;
+      const name = String(context.name);
+      let wrapper: AnyFunction;
+      const site = makeSite({ fn, label: undefined, async: isAsyncFunction(fn) }, (self) =>
+        `${declaringClassName(self, name, wrapper)}.${name}`,
+      );
+      wrapper = wrap(site);
+      return wrapper;
+    }
+    const owner = (typeof target === 'function' ? target : (target as object).constructor) as Function;
+    const name = String(context);
+    if (typeof descriptor?.value !== 'function') {
+      throw new TypeError(`${decorator} decorates methods; ${owner.name}.${name} is not one`);
+    }
+    const fn = descriptor.value as AnyFunction;
+    // With emitDecoratorMetadata, a method typed as returning a Promise counts as async.
+    const returnType = (Reflect as DesignMetadata).getMetadata?.('design:returntype', target as object, context as string | symbol);
+    const callee: Callee = { fn, label: `${owner.name}.${name}`, async: isAsyncFunction(fn) || returnType === Promise };
+    return { ...descriptor, value: wrap(makeSite(callee, undefined)) };
+  }
+  return decorate as HoardMethodDecorator;
+}

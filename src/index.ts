@@ -1,0 +1,26 @@
+export { Cached, CacheEvict, CachePut } from './decorators/cached.js';
+export type { HoardMethodDecorator } from './decorators/adapter.js';
+export { cached } from './runtime/cached-function.js';
+export type {
+  CachedOptions,
+  CachedFunctionOptions,
+  CacheEvictOptions,
+  CachePutOptions,
+  KeyOption,
+} from './runtime/options.js';
+export { CacheModule } from './module/cache-module.js';
+export type { CacheModuleOptions } from './module/config.js';
+export type { CacheEvent, CacheEventName, CacheListener } from './module/events.js';
+export type { CacheStats, Counts } from './module/stats.js';
+export { MISS, type CacheBackend, type CacheEntries, type MaybePromise } from './backends/backend.js';
+export { MemoryBackend, type MemoryBackendOptions } from './backends/memory.js';
+export { NullBackend } from './backends/null.js';
+export type { Serializer } from './serialization/serializer.js';
+export {
+  CacheError,
+  CacheConfigError,
+  CacheKeyError,
+  CacheBackendError,
+  CacheValueTooLargeError,
+  CacheSerializationError,
+} from './errors.js';

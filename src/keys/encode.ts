@@ -1,0 +1,130 @@
+import { CacheKeyError } from '../errors.js';
+
+/**
+ * Canonical argument encoding. Every value maps to a token that is self-delimiting inside
+ * its container, so the concatenation is injective: strings are always quoted (JSON escapes),
+ * numbers are bare, every other kind starts with its own tag letter:
+ *
+ *   null N · undefined u · true t · false f · 1n → 1n · -0 → 0 · Date D<ms> · RegExp R"/a/g"
+ *   [..] arrays · {"k":v} objects, keys sorted, undefined properties left out
+ *   M[k:v,..] Maps and S[..] Sets, entries sorted by their encoding (content, not insertion order)
+ *   B<base64> Buffer/Uint8Array (same bytes, same key) · T<Type>(<base64>) other typed arrays
+ *   @<Class>{..} class instances by their own enumerable data, @<Class>(..) via their toJSON
+ *
+ * The result is deterministic across processes: nothing depends on addresses, insertion order
+ * or the run.
+ */
+
+/** Why a value could not be encoded; turned into a CacheKeyError naming the argument. */
+class Unencodable extends Error {}
+
+/** Ancestors of the value being encoded, for cycle detection; reused so a hit allocates nothing. */
+const ancestors: object[] = [];
+
+/** Kinds that have no stable content to key on. */
+const REJECTED = [WeakMap, WeakSet, WeakRef, Promise, Error] as const;
+
+export function encodeArguments(args: ArrayLike<unknown>, method: string): string {
+  let out = '';
+  for (let i = 0; i < args.length; i++) {
+    if (i > 0) out += ',';
+    try {
+      out += encode(args[i]);
+    } catch (error) {
+      ancestors.length = 0;
+      if (error instanceof Unencodable) throw new CacheKeyError(method, i, error.message);
+      throw error;
+    }
+  }
+  return out;
+}
+
+function encode(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      // `0 === -0`, so both become '0'; NaN and ±Infinity print as words no string can be.
+      return value === 0 ? '0' : String(value);
+    case 'boolean':
+      return value ? 't' : 'f';
+    case 'undefined':
+      return 'u';
+    case 'bigint':
+      return `${value}n`;
+    case 'object':
+      return value === null ? 'N' : encodeObject(value);
+    default:
+      throw new Unencodable(`is a ${typeof value}`);
+  }
+}
+
+function encodeObject(value: object): string {
+  if (ancestors.includes(value)) throw new Unencodable('is a circular structure');
+  ancestors.push(value);
+  const out = encodeContainer(value);
+  ancestors.pop();
+  return out;
+}
+
+function encodeContainer(value: object): string {
+  if (Array.isArray(value)) return encodeArray(value);
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return encodeProperties(value);
+  if (value instanceof Date) return `D${value.getTime()}`;
+  if (value instanceof Map) return `M[${sortedPairs(value)}]`;
+  if (value instanceof Set) return `S[${sortedTokens(value)}]`;
+  if (ArrayBuffer.isView(value)) return encodeBytes(value);
+  if (value instanceof ArrayBuffer) return `A(${Buffer.from(value).toString('base64')})`;
+  if (value instanceof RegExp) return `R${JSON.stringify(String(value))}`;
+  for (const type of REJECTED) {
+    if (value instanceof type) throw new Unencodable(`is a ${type.name}`);
+  }
+  const name = typeof proto?.constructor === 'function' ? proto.constructor.name : '';
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return `@${name}(${encode(toJSON.call(value))})`;
+  return `@${name}${encodeProperties(value)}`;
+}
+
+function encodeArray(items: readonly unknown[]): string {
+  let out = '[';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    out += encode(items[i]);
+  }
+  return out + ']';
+}
+
+function encodeProperties(value: object): string {
+  const keys = Object.keys(value);
+  if (keys.length > 1) keys.sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += JSON.stringify(key) + ':' + encode(item);
+  }
+  return out + '}';
+}
+
+function encodeBytes(view: ArrayBufferView): string {
+  const base64 = Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
+  if (view instanceof Uint8Array) return `B${base64}`;
+  if (view instanceof DataView) return `TDataView(${base64})`;
+  return `T${view.constructor.name}(${base64})`;
+}
+
+function sortedPairs(map: Map<unknown, unknown>): string {
+  const pairs: string[] = [];
+  for (const [key, item] of map) pairs.push(encode(key) + ':' + encode(item));
+  return pairs.sort().join(',');
+}
+
+function sortedTokens(set: Set<unknown>): string {
+  const tokens: string[] = [];
+  for (const item of set) tokens.push(encode(item));
+  return tokens.sort().join(',');
+}

@@ -1,0 +1,83 @@
+import type { CacheBackend } from '../backends/backend.js';
+import { callSiteOf } from '../decorators/adapter.js';
+import { CacheConfigError } from '../errors.js';
+import { CachedCall } from '../runtime/cached-call.js';
+import { assertSeconds, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
+import type { CacheEventName, CacheListener } from './events.js';
+import { DEFAULT_BACKEND, state } from './state.js';
+import type { CacheStats } from './stats.js';
+
+function assertBackend(backend: unknown, name: string): asserts backend is CacheBackend {
+  const candidate = backend as Partial<CacheBackend> | null;
+  if (typeof candidate?.lookup !== 'function' || typeof candidate.set !== 'function') {
+    throw new TypeError(`CacheModule.register('${name}', …): expected a CacheBackend (MemoryBackend, RedisBackend, …)`);
+  }
+}
+
+/**
+ * The process-wide registry of backends, configuration, events and stats. Register backends
+ * once at startup; decorators look their backend up when the method is called.
+ */
+export const CacheModule = {
+  /** `register(backend)` sets the default backend; `register(name, backend)` a named one. Again replaces it. */
+  register(nameOrBackend: string | CacheBackend, backend?: CacheBackend): void {
+    const name = typeof nameOrBackend === 'string' ? nameOrBackend : DEFAULT_BACKEND;
+    const chosen = typeof nameOrBackend === 'string' ? backend : nameOrBackend;
+    assertBackend(chosen, name);
+    state.register(name, chosen);
+  },
+
+  /** The backend registered under `name` (the default one when omitted). */
+  get(name: string = DEFAULT_BACKEND): CacheBackend {
+    const registration = state.backends.get(name);
+    if (!registration) throw new CacheConfigError(`no cache backend is registered as '${name}'`);
+    return registration.backend;
+  },
+
+  /** Module-wide options; unspecified ones keep their current value. */
+  configure(options: CacheModuleOptions): void {
+    if (options.defaultTtl !== undefined) assertSeconds(options.defaultTtl, 'CacheModule.configure: `defaultTtl`');
+    if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') {
+      throw new TypeError('CacheModule.configure: `keyPrefix` must be a string');
+    }
+    Object.assign(moduleConfig(), options);
+    state.version++;
+  },
+
+  /** Forgets registrations, configuration, listeners and stats: for test isolation. Closes nothing. */
+  reset(): void {
+    resetConfig();
+    state.reset();
+  },
+
+  /** Closes every registered backend once (clients passed in ready-made stay open). */
+  async close(): Promise<void> {
+    const backends = new Set([...state.backends.values()].map((registration) => registration.backend));
+    await Promise.all([...backends].map((backend) => backend.close()));
+  },
+
+  /**
+   * Deletes the entry `@Cached` stored on `Class.prototype[method]` (or a static method) for
+   * these arguments. Key functions run with `this` undefined. True when an entry existed.
+   */
+  async invalidate(target: Function, method: string, ...args: unknown[]): Promise<boolean> {
+    const site = callSiteOf(target.prototype?.[method]) ?? callSiteOf((target as unknown as Record<string, unknown>)[method]);
+    if (!(site instanceof CachedCall)) {
+      throw new CacheConfigError(`CacheModule.invalidate: ${target.name}.${method} is not decorated with @Cached`);
+    }
+    return site.invalidate(target, args);
+  },
+
+  on(event: CacheEventName, listener: CacheListener): void {
+    state.events.on(event, listener);
+  },
+
+  off(event: CacheEventName, listener: CacheListener): void {
+    state.events.off(event, listener);
+  },
+
+  /** Hit, miss and error counts with hit ratio, per backend name and per `Class.method`. */
+  stats(): CacheStats {
+    return { backends: state.backendCounters.snapshot(), methods: state.methodCounters.snapshot() };
+  },
+};

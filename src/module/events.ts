@@ -1,0 +1,49 @@
+/** What a listener receives. `key` is the hoard key, before a backend's prefix or encoding. */
+export interface CacheEvent {
+  /** The registered backend name (`'default'` for the default one). */
+  backend: string;
+  key: string;
+  /** `Class.method`, or the `name` given to `cached(fn)`. */
+  method?: string;
+  /** The backend operation that failed (`get`, `set`, `delete`, ...), on `error`. */
+  operation?: string;
+  error?: unknown;
+}
+
+export type CacheEventName = 'hit' | 'miss' | 'set' | 'evict' | 'error';
+export type CacheListener = (event: CacheEvent) => void;
+
+/**
+ * Listeners per event. The call path checks `listeners.hit.length` before building an event
+ * object, so an application without listeners pays nothing for events on a hit.
+ */
+export class CacheEvents {
+  readonly listeners: Record<CacheEventName, CacheListener[]> = { hit: [], miss: [], set: [], evict: [], error: [] };
+
+  on(event: CacheEventName, listener: CacheListener): void {
+    this.listenersOf(event).push(listener);
+  }
+
+  off(event: CacheEventName, listener: CacheListener): void {
+    const list = this.listenersOf(event);
+    const at = list.indexOf(listener);
+    if (at !== -1) list.splice(at, 1);
+  }
+
+  emit(event: CacheEventName, payload: CacheEvent): void {
+    for (const listener of this.listeners[event]) {
+      try {
+        listener(payload);
+      } catch (error) {
+        // A faulty listener must not break the cached call that happened to notify it.
+        process.emitWarning(`hoard: a '${event}' listener threw: ${String(error)}`, 'HoardListenerWarning');
+      }
+    }
+  }
+
+  private listenersOf(event: CacheEventName): CacheListener[] {
+    const list = this.listeners[event];
+    if (!list) throw new TypeError(`unknown cache event '${String(event)}' (hit, miss, set, evict or error)`);
+    return list;
+  }
+}

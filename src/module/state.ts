@@ -1,0 +1,44 @@
+import type { CacheBackend } from '../backends/backend.js';
+import { CacheEvents } from './events.js';
+import { Counter, CounterMap } from './stats.js';
+
+/** A registered backend with what the call path keeps beside it. */
+export interface Registration {
+  readonly name: string;
+  readonly backend: CacheBackend;
+  /** Computations under way, by key: concurrent callers of one key share one (single flight). */
+  readonly inflight: Map<string, Promise<unknown>>;
+  readonly counter: Counter;
+}
+
+/**
+ * Everything CacheModule holds. `version` changes whenever a registration or the configuration
+ * does, so call sites can cache what they resolved and re-check with one integer comparison.
+ */
+class ModuleState {
+  version = 0;
+  readonly backends = new Map<string, Registration>();
+  events = new CacheEvents();
+  backendCounters = new CounterMap();
+  methodCounters = new CounterMap();
+
+  register(name: string, backend: CacheBackend): void {
+    this.backends.set(name, { name, backend, inflight: new Map(), counter: this.backendCounters.for(name) });
+    this.version++;
+  }
+
+  reset(): void {
+    this.backends.clear();
+    this.events = new CacheEvents();
+    this.backendCounters = new CounterMap();
+    this.methodCounters = new CounterMap();
+    this.version++;
+  }
+}
+
+const STATE = Symbol.for('hoard.state');
+
+/** One state per process, even when two copies of the package are loaded. */
+export const state: ModuleState = ((globalThis as { [STATE]?: ModuleState })[STATE] ??= new ModuleState());
+
+export const DEFAULT_BACKEND = 'default';

@@ -1,0 +1,22 @@
+import { wrap } from '../decorators/adapter.js';
+import { isAsyncFunction } from './call-site.js';
+import { CachedCall } from './cached-call.js';
+import { validateOptions, type CachedFunctionOptions } from './options.js';
+
+/**
+ * Memoizes a plain function through the same call path as `@Cached`.
+ * `name` is required: it stands in for `Class.method` in keys, so keys stay stable when the
+ * code is bundled or minified. Two functions given the same name share entries on purpose.
+ *
+ * ```ts
+ * const getUser = cached(async (id: string) => db.users.find(id), { name: 'getUser', ttl: 60 });
+ * ```
+ */
+export function cached<F extends (...args: any[]) => any>(fn: F, options: CachedFunctionOptions): F {
+  if (typeof fn !== 'function') throw new TypeError(`cached: expected a function, got ${typeof fn}`);
+  if (typeof options?.name !== 'string' || options.name === '') {
+    throw new TypeError('cached: `name` is required, so keys stay stable when code is bundled or minified');
+  }
+  validateOptions(`cached(${options.name})`, options);
+  return wrap(new CachedCall({ fn, label: options.name, async: isAsyncFunction(fn) }, options)) as F;
+}

@@ -1,0 +1,162 @@
+import { CacheConfigError } from '../errors.js';
+import { encodeArguments } from '../keys/encode.js';
+import { moduleConfig } from '../module/config.js';
+import type { CacheEventName } from '../module/events.js';
+import { state, DEFAULT_BACKEND, type Registration } from '../module/state.js';
+import type { Counter } from '../module/stats.js';
+import type { CachedOptions, KeyOption, TargetOptions } from './options.js';
+
+export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
+
+/** How a decorated method or a `cached(fn)` is known before it is first called. */
+export interface Callee {
+  readonly fn: AnyFunction;
+  /** `Class.method`, or undefined until the first call finds the declaring class (TC39 decorators). */
+  label: string | undefined;
+  /** Declared `async` (or `Promise` by `design:returntype`): errors become rejections, remote backends allowed. */
+  readonly async: boolean;
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+export function isAsyncFunction(fn: Function): boolean {
+  return (fn as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'AsyncFunction';
+}
+
+/**
+ * What every cached call site shares: resolving the backend and the key at call time (so
+ * classes may load before `CacheModule.register` runs), storing, and reporting faults. The
+ * resolution is cached and re-checked against `state.version` with one comparison per call.
+ */
+export abstract class CallSite {
+  private version = -1;
+  protected registration!: Registration;
+  protected counter!: Counter;
+  private keyBase = '';
+  private customBase = '';
+
+  constructor(
+    readonly callee: Callee,
+    protected readonly options: TargetOptions & Pick<CachedOptions, 'ttl' | 'unless'>,
+    /** Finds the label from the receiver when the decorator could not tell the class. */
+    private readonly labelFrom?: (self: unknown) => string,
+  ) {}
+
+  get label(): string {
+    return this.callee.label ?? '<unresolved>';
+  }
+
+  /** The registration to use, refreshed when anything was (re)registered or (re)configured. */
+  protected resolve(self: unknown): Registration {
+    if (this.version !== state.version) this.refresh(self);
+    return this.registration;
+  }
+
+  private refresh(self: unknown): void {
+    const callee = this.callee;
+    callee.label ??= this.labelFrom?.(self);
+    const label = this.label;
+    const name = this.options.backend ?? DEFAULT_BACKEND;
+    const registration = state.backends.get(name);
+    if (!registration) {
+      throw new CacheConfigError(
+        `${label}: no cache backend is registered as '${name}'. ` +
+          (name === DEFAULT_BACKEND
+            ? 'Call CacheModule.register(backend) at startup.'
+            : `Call CacheModule.register('${name}', backend) at startup.`),
+      );
+    }
+    if (!registration.backend.synchronous && !callee.async) {
+      throw new CacheConfigError(
+        `${label} is synchronous, but backend '${name}' answers asynchronously. ` +
+          'Declare the method `async` (or cache it on a MemoryBackend).',
+      );
+    }
+    const { keyPrefix } = moduleConfig();
+    const namespace = this.options.namespace;
+    this.customBase = namespace === undefined ? keyPrefix : `${keyPrefix}${namespace}:`;
+    this.keyBase = `${this.customBase}${label}:`;
+    this.registration = registration;
+    this.counter = state.methodCounters.for(label);
+    this.version = state.version;
+  }
+
+  /** The hoard key for a call: the custom `key` if given, else derived from the arguments. */
+  protected keyFor(self: unknown, args: ArrayLike<unknown>, key: KeyOption | undefined = this.options.key): string {
+    if (key === undefined) return this.keyBase + encodeArguments(args, this.label);
+    if (typeof key === 'string') return this.customBase + key;
+    const custom = key.apply(self, args as unknown[]);
+    if (typeof custom !== 'string') {
+      throw new CacheConfigError(`${this.label}: the \`key\` function returned ${typeof custom}, not a string`);
+    }
+    return this.customBase + custom;
+  }
+
+  /** Setup errors reach the caller the way its own errors would: a rejection for async methods. */
+  protected fail(error: unknown): never | Promise<never> {
+    if (this.callee.async) return Promise.reject(error);
+    throw error;
+  }
+
+  protected emit(event: CacheEventName, key: string, backend = this.registration.name): void {
+    const events = state.events;
+    if (events.listeners[event].length !== 0) events.emit(event, { backend, key, method: this.label });
+  }
+
+  /** A backend fault: counted and reported, never thrown at the caller (fail-open). */
+  protected report(registration: Registration, key: string, operation: string, error: unknown): void {
+    registration.counter.errors++;
+    this.counter.errors++;
+    const events = state.events;
+    if (events.listeners.error.length !== 0) {
+      events.emit('error', { backend: registration.name, key, method: this.label, operation, error });
+    }
+  }
+
+  /** Stores a computed result, unless `unless` says not to; faults are reported, not thrown. */
+  protected store(self: unknown, args: unknown[], key: string, value: unknown): void | Promise<void> {
+    const unless = this.options.unless;
+    if (unless !== undefined && unless.call(self, value, ...args)) return;
+    const registration = this.registration;
+    const stored = (): void => this.emit('set', key, registration.name);
+    try {
+      const done = registration.backend.set(key, value, this.options.ttl);
+      if (isThenable(done)) {
+        return Promise.resolve(done).then(stored, (error) => this.report(registration, key, 'set', error));
+      }
+      stored();
+    } catch (error) {
+      this.report(registration, key, 'set', error);
+    }
+  }
+
+  /** Deletes one key, or clears the backend; faults are reported, not thrown. */
+  protected evict(key: string | undefined): void | Promise<void> {
+    const registration = this.registration;
+    const backend = registration.backend;
+    const label = key ?? '*';
+    const evicted = (): void => this.emit('evict', label, registration.name);
+    try {
+      const done = key === undefined ? backend.clear() : backend.delete(key);
+      if (isThenable(done)) {
+        return Promise.resolve(done).then(evicted, (error) => this.report(registration, label, key ? 'delete' : 'clear', error));
+      }
+      evicted();
+    } catch (error) {
+      this.report(registration, label, key ? 'delete' : 'clear', error);
+    }
+  }
+
+  /** Deletes the entry this site stores for `args` (`CacheModule.invalidate`); key functions get no `this`. */
+  async invalidate(target: Function, args: unknown[]): Promise<boolean> {
+    const registration = this.resolve(target.prototype ?? target);
+    const key = this.keyFor(undefined, args);
+    const existed = await registration.backend.delete(key);
+    this.emit('evict', key);
+    return existed;
+  }
+
+  abstract invoke(self: unknown, args: unknown[]): unknown;
+}
