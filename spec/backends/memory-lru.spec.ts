@@ -1,0 +1,96 @@
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { MemoryBackend } from 'hoard';
+
+describe('MemoryBackend: LRU, size and TTL policy', () => {
+  afterEach(() => sinon.restore());
+
+  it('evicts the least recently used entry past maxEntries; reads count as use', () => {
+    const cache = new MemoryBackend({ maxEntries: 3 });
+    cache.set('a', 1);
+    cache.set('b', 2);
+    cache.set('c', 3);
+    cache.get('a');
+    cache.set('d', 4);
+    expect(['a', 'b', 'c', 'd'].filter((key) => cache.has(key))).to.deep.equal(['a', 'c', 'd']);
+    cache.set('c', 30);
+    cache.set('e', 5);
+    expect(['a', 'c', 'd', 'e'].filter((key) => cache.has(key))).to.deep.equal(['c', 'd', 'e']);
+    expect(cache.size).to.equal(3);
+  });
+
+  it('keeps values by reference', () => {
+    const cache = new MemoryBackend();
+    const value = { nested: [1] };
+    cache.set('v', value);
+    expect(cache.get('v')).to.equal(value);
+  });
+
+  it('evicts by estimated bytes past maxBytes, and never stores a value larger than the limit', () => {
+    const cache = new MemoryBackend({ maxBytes: 1_000 });
+    cache.set('small', 'x'.repeat(100));
+    cache.set('second', 'y'.repeat(200));
+    cache.set('third', 'z'.repeat(200));
+    expect(cache.has('small')).to.equal(false);
+    expect(cache.has('second')).to.equal(true);
+    expect(cache.has('third')).to.equal(true);
+    cache.set('huge', 'h'.repeat(1_000));
+    expect(cache.has('huge')).to.equal(false);
+    expect(cache.has('third')).to.equal(true);
+  });
+
+  it('drops an entry once its ttl has passed, to the millisecond', () => {
+    const clock = sinon.useFakeTimers({ now: 0 });
+    const cache = new MemoryBackend({ defaultTtl: 2 });
+    cache.set('default', 1);
+    cache.set('short', 1, 0.25);
+    cache.set('forever', 1, 0);
+    clock.tick(249);
+    expect(cache.has('short')).to.equal(true);
+    clock.tick(1);
+    expect(cache.get('short')).to.equal(undefined);
+    clock.tick(1_750);
+    expect(cache.has('default')).to.equal(false);
+    clock.tick(10 ** 10);
+    expect(cache.has('forever')).to.equal(true);
+  });
+
+  it('keeps the TTL of an entry it increments', () => {
+    const clock = sinon.useFakeTimers({ now: 0 });
+    const cache = new MemoryBackend();
+    cache.set('n', 5, 1);
+    expect(cache.increment('n', 2)).to.equal(7);
+    clock.tick(1_000);
+    expect(cache.has('n')).to.equal(false);
+    expect(() => {
+      cache.set('s', 'text');
+      cache.increment('s');
+    }).to.throw(TypeError, /not a number/);
+  });
+
+  it('rejects invalid options and TTLs with a TypeError', () => {
+    expect(() => new MemoryBackend({ maxEntries: 0 })).to.throw(TypeError, /maxEntries/);
+    expect(() => new MemoryBackend({ maxBytes: -1 })).to.throw(TypeError, /maxBytes/);
+    expect(() => new MemoryBackend({ defaultTtl: Number.NaN })).to.throw(TypeError, /defaultTtl/);
+    expect(() => new MemoryBackend().set('k', 1, -3)).to.throw(TypeError, /ttl/);
+  });
+
+  it('reuses slots after deletes and stays consistent under churn', () => {
+    const cache = new MemoryBackend({ maxEntries: 50 });
+    const model = new Map<string, number>();
+    for (let i = 0; i < 5_000; i++) {
+      const key = `k${(i * 7919) % 120}`;
+      if (i % 3 === 0) {
+        cache.delete(key);
+        model.delete(key);
+      } else {
+        cache.set(key, i);
+        model.delete(key);
+        model.set(key, i);
+        if (model.size > 50) model.delete(model.keys().next().value!);
+      }
+    }
+    for (const [key, value] of model) expect(cache.get(key)).to.equal(value);
+    expect(cache.size).to.equal(model.size);
+  });
+});
