@@ -6,5 +6,6 @@
 export interface Serializer {
   /** Throws when the value cannot be encoded; the value is then returned uncached. */
   serialize(value: unknown): Buffer | string;
+  /** Receives the bytes exactly as stored; throws when they cannot be decoded. */
   deserialize(data: Buffer): unknown;
 }
