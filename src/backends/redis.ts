@@ -1,0 +1,240 @@
+import { createHash } from 'node:crypto';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { CacheConfigError } from '../errors.js';
+import { entriesOf, MISS, type CacheEntries } from './backend.js';
+import { RemoteBackend, withDeadline, type RemoteBackendOptions } from './remote.js';
+
+/** A ready ioredis client: a single server (or Sentinel set) or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * `client`, or `url` and/or any ioredis option (`host`, `port`, `password`, `db`, `tls`,
+ * `sentinels`, …), plus hoard's remote-backend options.
+ */
+export interface RedisBackendOptions extends RemoteBackendOptions, Omit<RedisOptions, 'keyPrefix'> {
+  /**
+   * A client made by the application, e.g. a `Cluster`. Used as is (its own retry and timeout
+   * settings apply, bounded by `timeout`) and never closed by the backend.
+   */
+  client?: RedisClient;
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…`; other ioredis options still apply. */
+  url?: string;
+}
+
+/**
+ * Adds ARGV[1] to the number at KEYS[1] in one step on the server. Values written by `set` are
+ * serializer-encoded; the default serializer stores a finite number as its JSON text, which
+ * `tonumber` reads, so a number stored by `set` can be incremented and the result reads back
+ * through the serializer. A new counter gets ARGV[2] ms of life (0 = none); an existing one keeps
+ * its TTL. `%.17g` writes the double exactly, as JavaScript's `a + b` would compute it.
+ */
+const INCREMENT_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+local value = tonumber(ARGV[1])
+if current then
+  local stored = tonumber(current)
+  if stored == nil then return redis.error_reply('ERR the stored value is not a number') end
+  value = stored + value
+end
+if value ~= value or value == math.huge or value == -math.huge then
+  return redis.error_reply('ERR the result is not a finite number')
+end
+local text = string.format('%.17g', value)
+if current then
+  redis.call('SET', KEYS[1], text, 'KEEPTTL')
+elseif ARGV[2] ~= '0' then
+  redis.call('SET', KEYS[1], text, 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], text)
+end
+return text
+`;
+const INCREMENT_SHA = createHash('sha1').update(INCREMENT_SCRIPT).digest('hex');
+
+/** Keys fetched per SCAN step of `clear`: large enough to be quick, small enough not to block Redis. */
+const SCAN_COUNT = 1000;
+/** Longest pause between reconnect attempts, so a server that returns is used again within seconds. */
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+/** Redis glob characters in a prefix must match literally in `SCAN MATCH`. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** Whole milliseconds for `PX`; never 0, which Redis refuses (and which would not mean "forever"). */
+function milliseconds(seconds: number): number {
+  return Math.max(1, Math.round(seconds * 1000));
+}
+
+/**
+ * ioredis settings for a cache: a command to a dead or hung server fails within `timeout`
+ * instead of being retried for over a minute, and the connection is re-established within a
+ * second of the server coming back. The application's own options override these.
+ */
+function cacheClientOptions(timeoutMs: number): RedisOptions {
+  return {
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 1,
+    commandTimeout: timeoutMs,
+    connectTimeout: Math.max(timeoutMs, 2000),
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
+  };
+}
+
+/**
+ * A cache in Redis (≥ 6) through ioredis, shared by every process that uses the same server and
+ * `prefix`. TTLs are stored with millisecond precision in the same command as the value.
+ *
+ * `clear()` removes the keys under `prefix` on every master (SCAN + UNLINK, never KEYS or
+ * FLUSHDB), so it requires a non-empty `prefix`.
+ */
+export class RedisBackend extends RemoteBackend {
+  /** The ioredis client in use (the one given, or the one the backend made). */
+  readonly client: RedisClient;
+  private readonly ownsClient: boolean;
+
+  constructor(options: RedisBackendOptions = {}) {
+    super('RedisBackend', options);
+    const { client, url, prefix: _p, serializer: _s, timeout: _t, defaultTtl: _d, ...ioredisOptions } = options;
+    if ('keyPrefix' in ioredisOptions || client?.options.keyPrefix) {
+      throw new TypeError("RedisBackend: use the backend's `prefix` option instead of ioredis' `keyPrefix`");
+    }
+    if (client) {
+      this.client = client;
+      this.ownsClient = false;
+      return;
+    }
+    const settings = { ...cacheClientOptions(this.timeout * 1000), ...ioredisOptions };
+    this.client = url === undefined ? new Redis(settings) : new Redis(url, settings);
+    this.ownsClient = true;
+    // Connection errors reach callers as failed operations (and from there `error` events);
+    // without a listener ioredis would also log every failed reconnect attempt.
+    this.client.on('error', () => undefined);
+  }
+
+  lookup(key: string): Promise<unknown> {
+    return this.attempt('get', key, async () => {
+      const data = await this.client.getBuffer(this.rawKey(key));
+      return data === null ? MISS : this.decode(data);
+    });
+  }
+
+  async set(key: string, value: unknown, ttl?: number): Promise<void> {
+    const seconds = this.ttlOf(ttl);
+    await this.attempt('set', key, () => this.store(key, this.encode(value), seconds));
+  }
+
+  async add(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    const seconds = this.ttlOf(ttl);
+    return this.attempt('add', key, async () => (await this.store(key, this.encode(value), seconds, true)) === 'OK');
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.attempt('delete', key, async () => Number(await this.client.unlink(this.rawKey(key))) === 1);
+  }
+
+  has(key: string): Promise<boolean> {
+    return this.attempt('has', key, async () => Number(await this.client.exists(this.rawKey(key))) === 1);
+  }
+
+  getMany(keys: readonly string[]): Promise<unknown[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.attempt('getMany', undefined, async () => {
+      const raw = keys.map((key) => this.rawKey(key));
+      // A cluster refuses MGET across slots; single GETs are routed per key (and pipelined).
+      const found = this.client.isCluster
+        ? await Promise.all(raw.map((rawKey) => this.client.getBuffer(rawKey)))
+        : await this.client.mgetBuffer(raw);
+      return found.map((data) => (data === null ? undefined : this.decode(data)));
+    });
+  }
+
+  async setMany(entries: CacheEntries, ttl?: number): Promise<void> {
+    const seconds = this.ttlOf(ttl);
+    // Encode everything first, so an unserializable value stores nothing rather than a part.
+    const encoded = Array.from(entriesOf(entries), ([key, value]) => [key, this.encode(value)] as const);
+    await this.attempt('setMany', undefined, () =>
+      Promise.all(encoded.map(([key, data]) => this.store(key, data, seconds))),
+    );
+  }
+
+  deleteMany(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return Promise.resolve(0);
+    return this.attempt('deleteMany', undefined, async () => {
+      const raw = keys.map((key) => this.rawKey(key));
+      if (!this.client.isCluster) return Number(await this.client.unlink(raw));
+      const deleted = await Promise.all(raw.map((rawKey) => this.client.unlink(rawKey)));
+      return deleted.reduce<number>((sum, count) => sum + Number(count), 0);
+    });
+  }
+
+  /** Removes every key under `prefix` on every master; each SCAN or UNLINK step is bounded by `timeout`. */
+  async clear(): Promise<void> {
+    if (this.prefix === '') {
+      throw new CacheConfigError(
+        'RedisBackend: clear() needs a `prefix` (e.g. `new RedisBackend({ prefix: "myapp:" })`); ' +
+          'without one it would remove every key on the server, including other applications\'.',
+      );
+    }
+    let masters: Redis[] = [this.client as Redis];
+    if (this.client.isCluster) {
+      const cluster = this.client as Cluster;
+      // Until the cluster is ready its node list may be empty; any command waits for that.
+      if (cluster.status !== 'ready') await this.attempt('clear', undefined, () => cluster.ping());
+      masters = cluster.nodes('master');
+    }
+    await Promise.all(masters.map((node) => this.clearNode(node)));
+  }
+
+  private async clearNode(node: Redis): Promise<void> {
+    const match = `${globEscape(this.prefix)}*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.attempt('clear', undefined, () => node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT));
+      cursor = next;
+      if (keys.length === 0) continue;
+      // Cluster nodes refuse multi-key commands across slots, so there each key goes alone.
+      await this.attempt('clear', undefined, async () => {
+        if (this.client.isCluster) await Promise.all(keys.map((key) => node.unlink(key)));
+        else await node.unlink(keys);
+      });
+    } while (cursor !== '0');
+  }
+
+  async increment(key: string, delta = 1): Promise<number> {
+    this.assertDelta(delta);
+    const seconds = this.ttlOf(undefined);
+    const args = [this.rawKey(key), String(delta), String(seconds === 0 ? 0 : milliseconds(seconds))];
+    return this.attempt('increment', key, async () => {
+      let reply: unknown;
+      try {
+        reply = await this.client.evalsha(INCREMENT_SHA, 1, ...args);
+      } catch (error) {
+        // First use on this server (or after SCRIPT FLUSH): EVAL sends the script and caches it.
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        reply = await this.client.eval(INCREMENT_SCRIPT, 1, ...args);
+      }
+      return Number(reply);
+    });
+  }
+
+  /** Quits the connection the backend made and waits until it is closed; a client given ready-made is left open. */
+  async close(): Promise<void> {
+    const client = this.client;
+    if (!this.ownsClient || client.status === 'end') return;
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    // QUIT lets pending replies arrive first; its own failure is covered by waiting for 'end'.
+    client.quit().catch(() => undefined);
+    // A dead or hung server (or one between reconnect attempts) gets no more than `timeout`.
+    await withDeadline(ended, this.timeout * 1000, () => new Error('QUIT got no answer')).catch(() => client.disconnect());
+  }
+
+  /** One SET with the TTL in the same command (never SET then EXPIRE); `onlyIfAbsent` adds NX. */
+  private store(key: string, data: Buffer | string, seconds: number, onlyIfAbsent = false): Promise<'OK' | null> {
+    const rawKey = this.rawKey(key);
+    const { client } = this;
+    if (seconds === 0) return onlyIfAbsent ? client.set(rawKey, data, 'NX') : client.set(rawKey, data);
+    const ms = milliseconds(seconds);
+    return onlyIfAbsent ? client.set(rawKey, data, 'PX', ms, 'NX') : client.set(rawKey, data, 'PX', ms);
+  }
+}
