@@ -2,6 +2,7 @@ import type { CacheBackend } from '../backends/backend.js';
 import { callSiteOf } from '../decorators/adapter.js';
 import { CacheConfigError } from '../errors.js';
 import { CachedCall } from '../runtime/cached-call.js';
+import { invalidateTag } from '../runtime/tags.js';
 import { assertSeconds, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
 import type { CacheEventName, CacheListener } from './events.js';
 import { DEFAULT_BACKEND, state } from './state.js';
@@ -66,6 +67,28 @@ export const CacheModule = {
       throw new CacheConfigError(`CacheModule.invalidate: ${target.name}.${method} is not decorated with @Cached`);
     }
     return site.invalidate(target, args);
+  },
+
+  /**
+   * Deletes every entry stored with any of these tags, on every registered backend (a tiered
+   * backend's bus drops the other processes' memory copies). Resolves to how many were deleted.
+   */
+  async invalidateTags(tags: readonly string[]): Promise<number> {
+    if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
+      throw new TypeError('CacheModule.invalidateTags: expected an array of strings');
+    }
+    const visited = new Set<CacheBackend>();
+    let deleted = 0;
+    for (const { name, backend } of state.backends.values()) {
+      if (visited.has(backend)) continue;
+      visited.add(backend);
+      for (const tag of tags) {
+        const keys = await invalidateTag(backend, tag);
+        deleted += keys.length;
+        if (state.events.wanted('evict')) for (const key of keys) state.events.emit('evict', { backend: name, key });
+      }
+    }
+    return deleted;
   },
 
   on(event: CacheEventName, listener: CacheListener): void {

@@ -1,3 +1,5 @@
+import diagnostics from 'node:diagnostics_channel';
+
 /** What a listener receives. `key` is the hoard key, before a backend's prefix or encoding. */
 export interface CacheEvent {
   /** The registered backend name (`'default'` for the default one). */
@@ -5,7 +7,7 @@ export interface CacheEvent {
   key: string;
   /** `Class.method`, or the `name` given to `cached(fn)`. */
   method?: string;
-  /** The backend operation that failed (`get`, `set`, `delete`, ...), on `error`. */
+  /** The backend operation that failed (`get`, `set`, `delete`, `refresh`, `tag`, ...), on `error`. */
   operation?: string;
   error?: unknown;
 }
@@ -13,12 +15,25 @@ export interface CacheEvent {
 export type CacheEventName = 'hit' | 'miss' | 'set' | 'evict' | 'error';
 export type CacheListener = (event: CacheEvent) => void;
 
+const EVENT_NAMES: readonly CacheEventName[] = ['hit', 'miss', 'set', 'evict', 'error'];
+
 /**
- * Listeners per event. The call path checks `listeners.hit.length` before building an event
- * object, so an application without listeners pays nothing for events on a hit.
+ * The same events on Node's diagnostics_channel (`hoard:hit`, `hoard:miss`, `hoard:set`,
+ * `hoard:evict`, `hoard:error`), so a tracer can subscribe without hoard depending on it.
+ */
+export const channels: Readonly<Record<CacheEventName, diagnostics.Channel>> = Object.freeze(
+  Object.fromEntries(EVENT_NAMES.map((name) => [name, diagnostics.channel(`hoard:${name}`)])) as Record<
+    CacheEventName,
+    diagnostics.Channel
+  >,
+);
+
+/**
+ * Listeners per event. The call path asks `wanted(event)` before building an event object, so
+ * an application with no listener and no channel subscriber pays nothing for events on a hit.
  */
 export class CacheEvents {
-  readonly listeners: Record<CacheEventName, CacheListener[]> = { hit: [], miss: [], set: [], evict: [], error: [] };
+  private readonly listeners: Record<CacheEventName, CacheListener[]> = { hit: [], miss: [], set: [], evict: [], error: [] };
 
   on(event: CacheEventName, listener: CacheListener): void {
     this.listenersOf(event).push(listener);
@@ -30,7 +45,12 @@ export class CacheEvents {
     if (at !== -1) list.splice(at, 1);
   }
 
+  wanted(event: CacheEventName): boolean {
+    return this.listeners[event].length !== 0 || channels[event].hasSubscribers;
+  }
+
   emit(event: CacheEventName, payload: CacheEvent): void {
+    if (channels[event].hasSubscribers) channels[event].publish(payload);
     for (const listener of this.listeners[event]) {
       try {
         listener(payload);

@@ -8,6 +8,8 @@ export interface Registration {
   readonly backend: CacheBackend;
   /** Computations under way, by key: concurrent callers of one key share one (single flight). */
   readonly inflight: Map<string, Promise<unknown>>;
+  /** Keys whose stale value is being refreshed in the background (`staleTtl`): one refresh each. */
+  readonly refreshing: Set<string>;
   readonly counter: Counter;
 }
 
@@ -23,7 +25,7 @@ class ModuleState {
   methodCounters = new CounterMap();
 
   register(name: string, backend: CacheBackend): void {
-    this.backends.set(name, { name, backend, inflight: new Map(), counter: this.backendCounters.for(name) });
+    this.backends.set(name, { name, backend, inflight: new Map(), refreshing: new Set(), counter: this.backendCounters.for(name) });
     this.version++;
   }
 

@@ -102,7 +102,7 @@ export abstract class CallSite {
 
   protected emit(event: CacheEventName, key: string, backend = this.registration.name): void {
     const events = state.events;
-    if (events.listeners[event].length !== 0) events.emit(event, { backend, key, method: this.label });
+    if (events.wanted(event)) events.emit(event, { backend, key, method: this.label });
   }
 
   /** A backend fault: counted and reported, never thrown at the caller (fail-open). */
@@ -110,7 +110,7 @@ export abstract class CallSite {
     registration.counter.errors++;
     this.counter.errors++;
     const events = state.events;
-    if (events.listeners.error.length !== 0) {
+    if (events.wanted('error')) {
       events.emit('error', { backend: registration.name, key, method: this.label, operation, error });
     }
   }
@@ -120,16 +120,33 @@ export abstract class CallSite {
     const unless = this.options.unless;
     if (unless !== undefined && unless.call(self, value, ...args)) return;
     const registration = this.registration;
-    const stored = (): void => this.emit('set', key, registration.name);
     try {
-      const done = registration.backend.set(key, value, this.options.ttl);
+      const done = registration.backend.set(key, this.entryOf(value), this.storedTtl());
       if (isThenable(done)) {
-        return Promise.resolve(done).then(stored, (error) => this.report(registration, key, 'set', error));
+        return Promise.resolve(done).then(
+          () => this.stored(self, args, key, registration),
+          (error) => this.report(registration, key, 'set', error),
+        );
       }
-      stored();
+      return this.stored(self, args, key, registration);
     } catch (error) {
       this.report(registration, key, 'set', error);
     }
+  }
+
+  /** What is written for a result: the value itself, unless a subclass keeps metadata beside it. */
+  protected entryOf(value: unknown): unknown {
+    return value;
+  }
+
+  /** The TTL written with an entry; undefined lets the backend apply its default. */
+  protected storedTtl(): number | undefined {
+    return this.options.ttl;
+  }
+
+  /** After a successful write. */
+  protected stored(_self: unknown, _args: unknown[], key: string, registration: Registration): void | Promise<void> {
+    this.emit('set', key, registration.name);
   }
 
   /** Deletes one key, or clears the backend; faults are reported, not thrown. */
