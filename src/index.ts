@@ -15,6 +15,9 @@ export type { CacheStats, Counts } from './module/stats.js';
 export { MISS, type CacheBackend, type CacheEntries, type MaybePromise } from './backends/backend.js';
 export { MemoryBackend, type MemoryBackendOptions } from './backends/memory.js';
 export { NullBackend } from './backends/null.js';
+export { RedisBackend, type RedisBackendOptions, type RedisClient } from './backends/redis.js';
+export type { RemoteBackendOptions } from './backends/remote.js';
+export { defaultSerializer } from './serialization/default-serializer.js';
 export type { Serializer } from './serialization/serializer.js';
 export {
   CacheError,
