@@ -53,6 +53,11 @@ export interface CacheBackend {
   decrement(key: string, delta?: number): MaybePromise<number>;
   /** Releases connections and timers. Clients passed in ready-made are left open. */
   close(): MaybePromise<void>;
+  /**
+   * Optional: deletes `key` only if it holds the string `expected`, atomically. Releases the
+   * distributed lock of `@Cached({ lock: true })` safely; without it a get-then-delete is used.
+   */
+  deleteIfEquals?(key: string, expected: string): MaybePromise<boolean>;
 }
 
 /** Normalises the three shapes `setMany` accepts into pairs. */

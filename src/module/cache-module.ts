@@ -41,6 +41,13 @@ export const CacheModule = {
     if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') {
       throw new TypeError('CacheModule.configure: `keyPrefix` must be a string');
     }
+    if (options.lock !== undefined && typeof options.lock !== 'boolean') {
+      throw new TypeError('CacheModule.configure: `lock` must be a boolean');
+    }
+    const { version } = options;
+    if (version !== undefined && !(typeof version === 'string' || (typeof version === 'number' && Number.isFinite(version)))) {
+      throw new TypeError('CacheModule.configure: `version` must be a string or a number');
+    }
     Object.assign(moduleConfig(), options);
     state.version++;
   },
@@ -58,15 +65,19 @@ export const CacheModule = {
   },
 
   /**
-   * Deletes the entry `@Cached` stored on `Class.prototype[method]` (or a static method) for
-   * these arguments. Key functions run with `this` undefined. True when an entry existed.
+   * With arguments: deletes the entry `@Cached` stored on `Class.prototype[method]` (or a static
+   * method) for them; key functions run with `this` undefined; true when an entry existed.
+   * Without: every entry of the method, in O(1) — its keys carry a generation number kept in
+   * the backend, and this bumps it (other processes see it within a second).
    */
   async invalidate(target: Function, method: string, ...args: unknown[]): Promise<boolean> {
     const site = callSiteOf(target.prototype?.[method]) ?? callSiteOf((target as unknown as Record<string, unknown>)[method]);
     if (!(site instanceof CachedCall)) {
       throw new CacheConfigError(`CacheModule.invalidate: ${target.name}.${method} is not decorated with @Cached`);
     }
-    return site.invalidate(target, args);
+    if (args.length !== 0) return site.invalidate(target, args);
+    await site.invalidateAll(target);
+    return true;
   },
 
   /**

@@ -4,11 +4,18 @@ export interface CacheModuleOptions {
   defaultTtl?: number;
   /** Prepended as is to every hoard key (e.g. `'myapp:'`). Default `''`. */
   keyPrefix?: string;
+  /** `lock` for every `@Cached` that does not say otherwise (distributed single flight). Default false. */
+  lock?: boolean;
+  /**
+   * Part of every key (`v<version>:` after `keyPrefix`): bump it in a deploy that changes what
+   * methods return, and every old entry is left behind at once. Default: none.
+   */
+  version?: string | number;
 }
 
-export type ModuleConfig = Required<CacheModuleOptions>;
+export type ModuleConfig = Required<Omit<CacheModuleOptions, 'version'>> & Pick<CacheModuleOptions, 'version'>;
 
-export const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: 300, keyPrefix: '' });
+export const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: 300, keyPrefix: '', lock: false });
 
 const CONFIG = Symbol.for('hoard.config');
 type Holder = { [CONFIG]?: ModuleConfig };

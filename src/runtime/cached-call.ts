@@ -1,20 +1,29 @@
 import { MISS } from '../backends/backend.js';
+import { CacheConfigError } from '../errors.js';
 import { moduleConfig } from '../module/config.js';
 import type { Registration } from '../module/state.js';
 import { CallSite, isThenable } from './call-site.js';
+import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
 import type { CachedOptions } from './options.js';
 import { recordTag } from './tags.js';
 
-/** With `staleTtl`, the entry carries the moment its value stops being fresh (ms, 0 = never). */
+/**
+ * With `staleTtl` or `earlyRefresh` an entry carries, beside the value, the moment it stops
+ * being fresh (ms since the epoch, 0 = never) and how long the method took to compute it.
+ */
 const FRESH_UNTIL = '__hoardFreshUntil';
-interface StaleEntry {
+interface Entry {
   [FRESH_UNTIL]: number;
   value: unknown;
+  computeMs: number;
 }
 
-function isStaleEntry(entry: unknown): entry is StaleEntry {
-  return typeof (entry as StaleEntry | null)?.[FRESH_UNTIL] === 'number';
+function isEntry(entry: unknown): entry is Entry {
+  return typeof (entry as Entry | null)?.[FRESH_UNTIL] === 'number';
 }
+
+/** How often a process re-reads a method's generation from a shared backend (ms). */
+const GENERATION_RECHECK_MS = 1000;
 
 /**
  * The one call path of `@Cached` and `cached(fn)`: lookup → single flight → compute → store.
@@ -25,17 +34,31 @@ function isStaleEntry(entry: unknown): entry is StaleEntry {
  * is under way join it (single flight), and a backend fault turns into running the method.
  */
 export class CachedCall extends CallSite {
-  /** Learned from results: a hit on a memory backend is returned as a Promise once results were. */
-  private returnsPromise = this.callee.async;
-
   declare protected readonly options: CachedOptions;
 
-  /** Seconds past `ttl` a value may be served stale; 0 keeps entries bare and the hit path short. */
+  /** Learned from results: a hit on a memory backend is returned as a Promise once results were. */
+  private returnsPromise: boolean;
   private readonly staleTtl: number;
+  /** XFetch's beta; 0 = no early refresh. */
+  private readonly beta: number;
+  /** Entries carry freshness (staleTtl, earlyRefresh); false keeps them bare and the hit path short. */
+  private readonly enveloped: boolean;
+  /** The ttl must be known here (not left to the backend's default) to derive what is written. */
+  private readonly derivesTtl: boolean;
+
+  /** Whether `generation` was read from a shared backend (see awaitGeneration). */
+  private generationKnown = false;
+  private generationCheckAt = 0;
+  private generationRead: Promise<void> | undefined;
 
   constructor(...args: ConstructorParameters<typeof CallSite>) {
     super(...args);
-    this.staleTtl = this.options.staleTtl ?? 0;
+    const { staleTtl = 0, earlyRefresh = false, tags, jitter = 0 } = this.options;
+    this.returnsPromise = this.callee.async;
+    this.staleTtl = staleTtl;
+    this.beta = earlyRefresh === true ? 1 : earlyRefresh === false ? 0 : earlyRefresh;
+    this.enveloped = staleTtl > 0 || this.beta > 0;
+    this.derivesTtl = this.enveloped || tags !== undefined || jitter > 0;
   }
 
   invoke(self: unknown, args: unknown[]): unknown {
@@ -45,16 +68,15 @@ export class CachedCall extends CallSite {
     let key: string;
     try {
       registration = this.resolve(self);
+      if (!registration.backend.synchronous) return this.viaAsyncBackend(registration, self, args);
       key = this.keyFor(self, args);
     } catch (error) {
       return this.fail(error);
     }
-    if (!registration.backend.synchronous) return this.viaAsyncBackend(registration, self, args, key);
-
     const entry = registration.backend.lookup(key);
     if (entry !== MISS) {
       this.hit(registration, key);
-      const value = this.staleTtl === 0 ? entry : this.served(registration, self, args, key, entry);
+      const value = this.enveloped ? this.served(registration, self, args, key, entry) : entry;
       return this.returnsPromise ? Promise.resolve(value) : value;
     }
     return registration.inflight.get(key) ?? this.compute(registration, self, args, key);
@@ -75,9 +97,10 @@ export class CachedCall extends CallSite {
   /** Miss on a synchronous backend: a synchronous result is stored at once, a promise once it settles. */
   private compute(registration: Registration, self: unknown, args: unknown[], key: string): unknown {
     this.miss(registration, key);
+    const start = performance.now();
     const result = this.callee.fn.apply(self, args);
     if (!isThenable(result)) {
-      this.store(self, args, key, result);
+      this.store(self, args, key, result, performance.now() - start);
       return result;
     }
     this.returnsPromise = true;
@@ -85,7 +108,7 @@ export class CachedCall extends CallSite {
     const settled = Promise.resolve(result).then(
       (value) => {
         inflight.delete(key);
-        this.store(self, args, key, value);
+        this.store(self, args, key, value, performance.now() - start);
         return value;
       },
       (error) => {
@@ -97,7 +120,15 @@ export class CachedCall extends CallSite {
     return settled;
   }
 
-  private viaAsyncBackend(registration: Registration, self: unknown, args: unknown[], key: string): Promise<unknown> {
+  private viaAsyncBackend(registration: Registration, self: unknown, args: unknown[]): Promise<unknown> {
+    const generation = this.awaitGeneration(registration);
+    if (generation !== undefined) return generation.then(() => this.viaAsyncBackend(registration, self, args));
+    let key: string;
+    try {
+      key = this.keyFor(self, args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const inflight = registration.inflight;
     const pending = inflight.get(key);
     if (pending !== undefined) return pending;
@@ -111,33 +142,58 @@ export class CachedCall extends CallSite {
   }
 
   private async lookupOrCompute(registration: Registration, self: unknown, args: unknown[], key: string): Promise<unknown> {
-    let reachable = true;
     try {
       const entry = await registration.backend.lookup(key);
       if (entry !== MISS) {
         this.hit(registration, key);
-        return this.staleTtl === 0 ? entry : this.served(registration, self, args, key, entry);
+        return this.enveloped ? this.served(registration, self, args, key, entry) : entry;
       }
       this.miss(registration, key);
     } catch (error) {
-      // Fail-open: the caller gets a computed value; a store would only wait on the same fault.
-      reachable = false;
+      // Fail-open: the caller gets a computed value; a store (or a lock) would only wait on the same fault.
       this.report(registration, key, 'get', error);
+      return this.callee.fn.apply(self, args);
     }
+    if (!(this.options.lock ?? moduleConfig().lock)) return this.computeAndStore(self, args, key);
+    return computeUnderLock({
+      backend: registration.backend,
+      key,
+      lockTimeout: this.options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
+      lockTtl: this.options.lockTtl ?? DEFAULT_LOCK_TTL,
+      compute: () => this.computeAndStore(self, args, key),
+      poll: async () => {
+        const entry = await registration.backend.lookup(key);
+        if (entry === MISS) return undefined;
+        return { value: this.enveloped ? this.served(registration, self, args, key, entry) : entry };
+      },
+      report: (operation, error) => this.report(registration, key, operation, error),
+    });
+  }
+
+  private async computeAndStore(self: unknown, args: unknown[], key: string): Promise<unknown> {
+    const start = performance.now();
     const value = await this.callee.fn.apply(self, args);
-    if (reachable) await this.store(self, args, key, value);
+    await this.store(self, args, key, value, performance.now() - start);
     return value;
   }
 
-  /** The value of a `staleTtl` entry; past its freshness, one refresh starts in the background. */
+  /**
+   * The value of an entry with freshness. Past it (within `staleTtl`), or early by XFetch's
+   * draw (`now - computeMs·beta·ln(random) ≥ freshUntil`), one refresh starts in the background.
+   */
   private served(registration: Registration, self: unknown, args: unknown[], key: string, entry: unknown): unknown {
-    if (!isStaleEntry(entry)) return entry;
+    if (!isEntry(entry)) return entry;
     const freshUntil = entry[FRESH_UNTIL];
-    if (freshUntil !== 0 && freshUntil <= Date.now()) this.refreshInBackground(registration, self, args, key);
+    if (freshUntil !== 0) {
+      const now = Date.now();
+      if (freshUntil <= now || (this.beta !== 0 && now - entry.computeMs * this.beta * Math.log(Math.random()) >= freshUntil)) {
+        this.refreshInBackground(registration, self, args, key);
+      }
+    }
     return entry.value;
   }
 
-  /** Fail-safe: a refresh that throws leaves the stale value in place and is reported. */
+  /** Fail-safe: a refresh that throws leaves the current value in place and is reported. */
   private refreshInBackground(registration: Registration, self: unknown, args: unknown[], key: string): void {
     const refreshing = registration.refreshing;
     if (refreshing.has(key)) return;
@@ -145,45 +201,128 @@ export class CachedCall extends CallSite {
     const done = (): void => {
       refreshing.delete(key);
     };
+    const start = performance.now();
     Promise.resolve()
       .then(() => this.callee.fn.apply(self, args))
-      .then((value) => this.store(self, args, key, value))
+      .then((value) => this.store(self, args, key, value, performance.now() - start))
       .then(done, (error) => {
         done();
         this.report(registration, key, 'refresh', error);
       });
   }
 
-  /** The logical ttl: with staleTtl or tags the physical one is derived from it, so it must be known here. */
-  private ttl(): number {
-    return this.options.ttl ?? moduleConfig().defaultTtl;
+  protected override ttlOfWrite(): number | undefined {
+    if (!this.derivesTtl) return this.options.ttl;
+    const ttl = this.options.ttl ?? moduleConfig().defaultTtl;
+    const jitter = this.options.jitter ?? 0;
+    return jitter === 0 || ttl === 0 ? ttl : ttl * (1 + jitter * (2 * Math.random() - 1));
   }
 
-  protected override entryOf(value: unknown): unknown {
-    if (this.staleTtl === 0) return value;
-    const ttl = this.ttl();
-    return { [FRESH_UNTIL]: ttl === 0 ? 0 : Date.now() + ttl * 1000, value } satisfies StaleEntry;
+  protected override physicalTtl(ttl: number | undefined): number | undefined {
+    return ttl === undefined || ttl === 0 ? ttl : ttl + this.staleTtl;
   }
 
-  protected override storedTtl(): number | undefined {
-    if (this.staleTtl === 0 && this.options.tags === undefined) return this.options.ttl;
-    const ttl = this.ttl();
-    return ttl === 0 ? 0 : ttl + this.staleTtl;
+  protected override entryOf(value: unknown, ttl: number | undefined, computeMs: number): unknown {
+    if (!this.enveloped) return value;
+    return { [FRESH_UNTIL]: ttl ? Date.now() + ttl * 1000 : 0, value, computeMs } satisfies Entry;
   }
 
   /** Records the entry under its tags; a failure is reported and leaves the value cached. */
-  protected override stored(self: unknown, args: unknown[], key: string, registration: Registration): void | Promise<void> {
-    super.stored(self, args, key, registration);
+  protected override stored(
+    self: unknown,
+    args: unknown[],
+    key: string,
+    registration: Registration,
+    ttl: number | undefined,
+  ): void | Promise<void> {
+    super.stored(self, args, key, registration, ttl);
     const option = this.options.tags;
     if (option === undefined) return;
     const report = (error: unknown): void => this.report(registration, key, 'tag', error);
     try {
       const tags = typeof option === 'function' ? option.apply(self, args) : option;
-      const ttl = this.storedTtl()!;
-      const recorded = tags.map((tag) => recordTag(registration.backend, key, tag, ttl));
+      const physical = this.physicalTtl(ttl) ?? 0;
+      const recorded = tags.map((tag) => recordTag(registration.backend, key, tag, physical));
       if (recorded.some(isThenable)) return Promise.all(recorded).then(() => undefined, report);
     } catch (error) {
       report(error);
     }
+  }
+
+  private generationKey(): string {
+    return `${this.customBase}hoard:gen:${this.label}`;
+  }
+
+  /** A memory backend's generation is read here, once; a shared one's by awaitGeneration. */
+  protected override refreshed(registration: Registration): void {
+    if (this.options.key !== undefined) return;
+    const backend = registration.backend;
+    if (!backend.synchronous) {
+      this.generationKnown = false;
+      this.generationCheckAt = 0;
+      return;
+    }
+    const stored = backend.get(this.generationKey());
+    // An LRU may have evicted the counter; this process's own count is still right.
+    this.generation = Math.max(this.generation, typeof stored === 'number' ? stored : 0);
+  }
+
+  /**
+   * On a shared backend another process may bump the generation, so it is re-read at most once
+   * a second. The first call waits for it (its key depends on it); later ones do not.
+   */
+  private awaitGeneration(registration: Registration): Promise<void> | undefined {
+    if (this.options.key !== undefined) return undefined;
+    const now = Date.now();
+    if (now >= this.generationCheckAt && this.generationRead === undefined) {
+      this.generationCheckAt = now + GENERATION_RECHECK_MS;
+      const read = this.readGeneration(registration);
+      this.generationRead = read;
+      read.then(() => {
+        this.generationRead = undefined;
+      });
+    }
+    return this.generationKnown ? undefined : this.generationRead;
+  }
+
+  private async readGeneration(registration: Registration): Promise<void> {
+    const key = this.generationKey();
+    try {
+      const stored = await registration.backend.get(key);
+      this.setGeneration(typeof stored === 'number' ? stored : 0);
+      this.generationKnown = true;
+    } catch (error) {
+      this.report(registration, key, 'get', error);
+    }
+  }
+
+  /** Deletes the entry stored for `args` (`CacheModule.invalidate`); key functions get no `this`. */
+  async invalidate(target: Function, args: unknown[]): Promise<boolean> {
+    const registration = this.resolve(target.prototype ?? target);
+    if (!registration.backend.synchronous) await this.awaitGeneration(registration);
+    const key = this.keyFor(undefined, args);
+    const existed = await registration.backend.delete(key);
+    this.emit('evict', key);
+    return existed;
+  }
+
+  /**
+   * `CacheModule.invalidate(Class, 'method')`: every entry of the method is left behind in O(1)
+   * by bumping its generation, which is part of its keys; nothing is scanned.
+   */
+  async invalidateAll(target: Function): Promise<void> {
+    if (this.options.key !== undefined) {
+      throw new CacheConfigError(
+        `CacheModule.invalidate: ${this.label} has a custom \`key\`, so its entries are not the method's alone. ` +
+          'Invalidate them by key (@CacheEvict, invalidate with arguments) or by tags.',
+      );
+    }
+    const registration = this.resolve(target.prototype ?? target);
+    const backend = registration.backend;
+    const key = this.generationKey();
+    await backend.add(key, 0, 0);
+    this.setGeneration(await backend.increment(key));
+    this.generationKnown = true;
+    this.emit('evict', key);
   }
 }

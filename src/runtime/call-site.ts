@@ -4,7 +4,7 @@ import { moduleConfig } from '../module/config.js';
 import type { CacheEventName } from '../module/events.js';
 import { state, DEFAULT_BACKEND, type Registration } from '../module/state.js';
 import type { Counter } from '../module/stats.js';
-import type { CachedOptions, KeyOption, TargetOptions } from './options.js';
+import type { CachedOptions, TargetOptions } from './options.js';
 
 export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
@@ -35,7 +35,10 @@ export abstract class CallSite {
   protected registration!: Registration;
   protected counter!: Counter;
   private keyBase = '';
-  private customBase = '';
+  /** keyPrefix + `v<version>:` + namespace + `:`: what custom keys and hoard's own entries start with. */
+  protected customBase = '';
+  /** Bumped by `CacheModule.invalidate(Class, 'method')`; part of derived keys when not 0. */
+  protected generation = 0;
 
   constructor(
     readonly callee: Callee,
@@ -74,17 +77,28 @@ export abstract class CallSite {
           'Declare the method `async` (or cache it on a MemoryBackend).',
       );
     }
-    const { keyPrefix } = moduleConfig();
+    const { keyPrefix, version } = moduleConfig();
     const namespace = this.options.namespace;
-    this.customBase = namespace === undefined ? keyPrefix : `${keyPrefix}${namespace}:`;
-    this.keyBase = `${this.customBase}${label}:`;
+    const versioned = version === undefined ? keyPrefix : `${keyPrefix}v${version}:`;
+    this.customBase = namespace === undefined ? versioned : `${versioned}${namespace}:`;
     this.registration = registration;
     this.counter = state.methodCounters.for(label);
     this.version = state.version;
+    this.refreshed(registration);
+    this.setGeneration(this.generation);
+  }
+
+  /** After the backend or configuration changed: for subclasses that keep state per backend. */
+  protected refreshed(_registration: Registration): void {}
+
+  protected setGeneration(generation: number): void {
+    this.generation = generation;
+    this.keyBase = generation === 0 ? `${this.customBase}${this.label}:` : `${this.customBase}${this.label}@${generation}:`;
   }
 
   /** The hoard key for a call: the custom `key` if given, else derived from the arguments. */
-  protected keyFor(self: unknown, args: ArrayLike<unknown>, key: KeyOption | undefined = this.options.key): string {
+  protected keyFor(self: unknown, args: ArrayLike<unknown>): string {
+    const key = this.options.key;
     if (key === undefined) return this.keyBase + encodeArguments(args, this.label);
     if (typeof key === 'string') return this.customBase + key;
     const custom = key.apply(self, args as unknown[]);
@@ -115,37 +129,52 @@ export abstract class CallSite {
     }
   }
 
-  /** Stores a computed result, unless `unless` says not to; faults are reported, not thrown. */
-  protected store(self: unknown, args: unknown[], key: string, value: unknown): void | Promise<void> {
+  /**
+   * Stores a computed result, unless `unless` says not to; faults are reported, not thrown.
+   * `computeMs` is how long the method took (kept beside the value for early refresh).
+   */
+  protected store(self: unknown, args: unknown[], key: string, value: unknown, computeMs = 0): void | Promise<void> {
     const unless = this.options.unless;
     if (unless !== undefined && unless.call(self, value, ...args)) return;
     const registration = this.registration;
+    const ttl = this.ttlOfWrite();
     try {
-      const done = registration.backend.set(key, this.entryOf(value), this.storedTtl());
+      const done = registration.backend.set(key, this.entryOf(value, ttl, computeMs), this.physicalTtl(ttl));
       if (isThenable(done)) {
         return Promise.resolve(done).then(
-          () => this.stored(self, args, key, registration),
+          () => this.stored(self, args, key, registration, ttl),
           (error) => this.report(registration, key, 'set', error),
         );
       }
-      return this.stored(self, args, key, registration);
+      return this.stored(self, args, key, registration, ttl);
     } catch (error) {
       this.report(registration, key, 'set', error);
     }
   }
 
-  /** What is written for a result: the value itself, unless a subclass keeps metadata beside it. */
-  protected entryOf(value: unknown): unknown {
-    return value;
-  }
-
-  /** The TTL written with an entry; undefined lets the backend apply its default. */
-  protected storedTtl(): number | undefined {
+  /** The ttl of one write; undefined lets the backend apply its default. */
+  protected ttlOfWrite(): number | undefined {
     return this.options.ttl;
   }
 
+  /** How long the backend keeps an entry written with `ttl`. */
+  protected physicalTtl(ttl: number | undefined): number | undefined {
+    return ttl;
+  }
+
+  /** What is written for a result: the value itself, unless a subclass keeps metadata beside it. */
+  protected entryOf(value: unknown, _ttl: number | undefined, _computeMs: number): unknown {
+    return value;
+  }
+
   /** After a successful write. */
-  protected stored(_self: unknown, _args: unknown[], key: string, registration: Registration): void | Promise<void> {
+  protected stored(
+    _self: unknown,
+    _args: unknown[],
+    key: string,
+    registration: Registration,
+    _ttl: number | undefined,
+  ): void | Promise<void> {
     this.emit('set', key, registration.name);
   }
 
@@ -164,15 +193,6 @@ export abstract class CallSite {
     } catch (error) {
       this.report(registration, label, key ? 'delete' : 'clear', error);
     }
-  }
-
-  /** Deletes the entry this site stores for `args` (`CacheModule.invalidate`); key functions get no `this`. */
-  async invalidate(target: Function, args: unknown[]): Promise<boolean> {
-    const registration = this.resolve(target.prototype ?? target);
-    const key = this.keyFor(undefined, args);
-    const existed = await registration.backend.delete(key);
-    this.emit('evict', key);
-    return existed;
   }
 
   abstract invoke(self: unknown, args: unknown[]): unknown;

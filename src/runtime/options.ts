@@ -32,6 +32,24 @@ export interface CachedOptions extends TargetOptions {
   staleTtl?: number;
   /** Tags to invalidate the entry by with `CacheModule.invalidateTags`. */
   tags?: readonly string[] | ((...args: any[]) => readonly string[]);
+  /**
+   * Distributed single flight on a shared backend: of the processes missing a key at once, one
+   * takes a lock entry and computes; the others wait for its value (up to `lockTimeout`, then
+   * compute themselves). Default: `CacheModule.configure({ lock })`, else false.
+   */
+  lock?: boolean;
+  /** Seconds a process waits for another's computation before computing itself. Default 5. */
+  lockTimeout?: number;
+  /** Seconds the lock entry lives, so a holder that dies releases it by expiry. Default 10. */
+  lockTtl?: number;
+  /**
+   * Probabilistic early expiration (XFetch): a hit near expiry refreshes the value in the
+   * background with a probability that grows as expiry approaches, scaled by how long the
+   * method took to compute and by `beta` (`true` = 1; larger refreshes earlier).
+   */
+  earlyRefresh?: boolean | number;
+  /** Spreads the stored ttl at random by ± this fraction (0.1 = ±10 %), so entries do not expire together. */
+  jitter?: number;
 }
 
 export interface CachedFunctionOptions extends CachedOptions {
@@ -87,6 +105,17 @@ export function validateOptions(
   }
   checkSeconds(decorator, 'ttl', options.ttl);
   checkSeconds(decorator, 'staleTtl', options.staleTtl);
+  checkSeconds(decorator, 'lockTimeout', options.lockTimeout);
+  checkSeconds(decorator, 'lockTtl', options.lockTtl);
+  if (options.lockTtl === 0) fail(decorator, '`lockTtl` must be > 0: a lock that never expires outlives a holder that dies');
+  checkOptional(decorator, 'lock', options.lock, 'boolean');
+  const { earlyRefresh, jitter } = options;
+  if (earlyRefresh !== undefined && typeof earlyRefresh !== 'boolean' && !(typeof earlyRefresh === 'number' && earlyRefresh > 0 && Number.isFinite(earlyRefresh))) {
+    fail(decorator, `\`earlyRefresh\` must be true or a beta > 0, got ${String(earlyRefresh)}`);
+  }
+  if (jitter !== undefined && !(typeof jitter === 'number' && jitter >= 0 && jitter < 1)) {
+    fail(decorator, `\`jitter\` must be a fraction in [0, 1), got ${String(jitter)}`);
+  }
   checkOptional(decorator, 'backend', options.backend, 'string');
   checkOptional(decorator, 'namespace', options.namespace, 'string');
   checkOptional(decorator, 'condition', options.condition, 'function');
