@@ -1,0 +1,7 @@
+export {
+  runBackendConformance,
+  type BackendFactory,
+  type ConformanceContext,
+  type ConformanceOptions,
+} from './conformance.js';
+export { RecordingBackend, type RecordedCall } from './recording-backend.js';
