@@ -228,6 +228,20 @@ describe('MemcachedBackend', function () {
     });
   });
 
+  describe('deleteIfEquals (lock release)', () => {
+    it('deletes only while the key still holds the expected string', async () => {
+      const cache = backend();
+      await cache.set('lock', 'token-a');
+      expect(await cache.deleteIfEquals('lock', 'token-b')).to.equal(false);
+      expect(await cache.get('lock')).to.equal('token-a');
+      expect(await cache.deleteIfEquals('lock', 'token-a')).to.equal(true);
+      expect(await cache.has('lock')).to.equal(false);
+      expect(await cache.deleteIfEquals('lock', 'token-a')).to.equal(false);
+      await cache.set('number', 1);
+      expect(await cache.deleteIfEquals('number', '1')).to.equal(false);
+    });
+  });
+
   describe('TTL', () => {
     it('sends a TTL over 30 days as an absolute time, so the entry lives that long', async () => {
       const [server] = servers;

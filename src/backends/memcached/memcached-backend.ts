@@ -283,6 +283,24 @@ export class MemcachedBackend extends RemoteBackend {
     });
   }
 
+  /**
+   * Deletes `key` only while it still holds `expected` (the lock release of `@Cached({ lock })`):
+   * `md` with the CAS value read by `mg` fails if anyone wrote the key in between.
+   */
+  async deleteIfEquals(key: string, expected: string): Promise<boolean> {
+    return this.attempt('deleteIfEquals', key, async () => {
+      const [found] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f c')));
+      if (found!.code === 'EN' || this.unpack(found!) !== expected) return false;
+      const [deleted] = await this.onServer(this.serverFor(key), (generation) =>
+        single(metaDelete(this.keys.token(generation, key), `C${flagOf(found!, 'c')}`)),
+      );
+      if (deleted!.code === 'HD') return true;
+      // EX: rewritten since our read; NF: deleted or expired since.
+      if (deleted!.code === 'EX' || deleted!.code === 'NF') return false;
+      throw unexpected(deleted!);
+    });
+  }
+
   /** Closes the connections once their pending requests have answered. */
   async close(): Promise<void> {
     this.closed = true;
