@@ -311,13 +311,13 @@ export class CachedCall extends CallSite {
    * by bumping its generation, which is part of its keys; nothing is scanned.
    */
   async invalidateAll(target: Function): Promise<void> {
+    const registration = this.resolve(target.prototype ?? target);
     if (this.options.key !== undefined) {
       throw new CacheConfigError(
         `CacheModule.invalidate: ${this.label} has a custom \`key\`, so its entries are not the method's alone. ` +
           'Invalidate them by key (@CacheEvict, invalidate with arguments) or by tags.',
       );
     }
-    const registration = this.resolve(target.prototype ?? target);
     const backend = registration.backend;
     const key = this.generationKey();
     await backend.add(key, 0, 0);
