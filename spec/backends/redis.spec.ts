@@ -151,6 +151,41 @@ describe('RedisBackend', function () {
       expect(error).to.be.instanceOf(CacheSerializationError);
     });
 
+    it('with lock: true, processes sharing Redis compute a missing key once', async () => {
+      // Two registrations over two connections stand for two processes: in-process single
+      // flight is per registration, so only the lock in Redis can make them share one computation.
+      CacheModule.reset();
+      CacheModule.register('process-a', backend());
+      CacheModule.register('process-b', backend());
+      let runs = 0;
+      const compute = async (): Promise<string> => {
+        runs++;
+        await sleep(100);
+        return 'report';
+      };
+      class ProcessA {
+        @Cached({ backend: 'process-a', key: 'report', lock: true, ttl: 60 })
+        async report(): Promise<string> {
+          return compute();
+        }
+      }
+      class ProcessB {
+        @Cached({ backend: 'process-b', key: 'report', lock: true, ttl: 60 })
+        async report(): Promise<string> {
+          return compute();
+        }
+      }
+      try {
+        const [a, b] = [new ProcessA(), new ProcessB()];
+        const results = await Promise.all([a.report(), b.report(), a.report(), b.report()]);
+        expect(results).to.deep.equal(['report', 'report', 'report', 'report']);
+        expect(runs).to.equal(1);
+        expect(await raw.exists('app:hoard:lock:report'), 'the lock is released').to.equal(0);
+      } finally {
+        CacheModule.reset();
+      }
+    });
+
     it('uses a ready client as is and leaves it open on close', async () => {
       const client = new Redis(redis.url);
       try {

@@ -21,6 +21,16 @@ export interface RedisBackendOptions extends RemoteBackendOptions, Omit<RedisOpt
   url?: string;
 }
 
+/** A Lua script and its SHA-1, the name Redis caches it under. */
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
 /**
  * Adds ARGV[1] to the number at KEYS[1] in one step on the server. Values written by `set` are
  * serializer-encoded; the default serializer stores a finite number as its JSON text, which
@@ -28,7 +38,7 @@ export interface RedisBackendOptions extends RemoteBackendOptions, Omit<RedisOpt
  * through the serializer. A new counter gets ARGV[2] ms of life (0 = none); an existing one keeps
  * its TTL. `%.17g` writes the double exactly, as JavaScript's `a + b` would compute it.
  */
-const INCREMENT_SCRIPT = `
+const INCREMENT = script(`
 local current = redis.call('GET', KEYS[1])
 local value = tonumber(ARGV[1])
 if current then
@@ -48,8 +58,13 @@ else
   redis.call('SET', KEYS[1], text)
 end
 return text
-`;
-const INCREMENT_SHA = createHash('sha1').update(INCREMENT_SCRIPT).digest('hex');
+`);
+
+/** Deletes KEYS[1] only while it holds exactly ARGV[1]: releases a lock without removing a successor's. */
+const DELETE_IF_EQUALS = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`);
 
 /** Keys fetched per SCAN step of `clear`: large enough to be quick, small enough not to block Redis. */
 const SCAN_COUNT = 1000;
@@ -204,18 +219,25 @@ export class RedisBackend extends RemoteBackend {
   async increment(key: string, delta = 1): Promise<number> {
     this.assertDelta(delta);
     const seconds = this.ttlOf(undefined);
-    const args = [this.rawKey(key), String(delta), String(seconds === 0 ? 0 : milliseconds(seconds))];
-    return this.attempt('increment', key, async () => {
-      let reply: unknown;
-      try {
-        reply = await this.client.evalsha(INCREMENT_SHA, 1, ...args);
-      } catch (error) {
-        // First use on this server (or after SCRIPT FLUSH): EVAL sends the script and caches it.
-        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-        reply = await this.client.eval(INCREMENT_SCRIPT, 1, ...args);
-      }
-      return Number(reply);
-    });
+    const ms = String(seconds === 0 ? 0 : milliseconds(seconds));
+    return this.attempt('increment', key, async () => Number(await this.run(INCREMENT, key, String(delta), ms)));
+  }
+
+  /** Deletes `key` only if it holds `expected` (as `set` would store it), in one step on the server. */
+  deleteIfEquals(key: string, expected: string): Promise<boolean> {
+    return this.attempt('deleteIfEquals', key, async () => Number(await this.run(DELETE_IF_EQUALS, key, this.encode(expected))) === 1);
+  }
+
+  /** Runs a script on the key's server: by SHA, sending the script itself only when the server lacks it. */
+  private async run(code: Script, key: string, ...args: (string | Buffer)[]): Promise<unknown> {
+    const rawKey = this.rawKey(key);
+    try {
+      return await this.client.evalsha(code.sha, 1, rawKey, ...args);
+    } catch (error) {
+      // First use on this server (or after SCRIPT FLUSH): EVAL sends the script and caches it.
+      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+      return this.client.eval(code.lua, 1, rawKey, ...args);
+    }
   }
 
   /** Quits the connection the backend made and waits until it is closed; a client given ready-made is left open. */

@@ -204,6 +204,21 @@ export function runBackendConformance(describeName: string, factory: BackendFact
         assert.equal(await cache.delete('k'), false);
       });
 
+      it('deleteIfEquals, where offered, deletes only an entry holding that string', async () => {
+        const cache = await make();
+        await cache.set('lock', 'token-1');
+        if (cache.deleteIfEquals === undefined) {
+          // Optional: lock release then reads the token back with get, so it must round-trip.
+          assert.equal(await cache.get('lock'), 'token-1');
+          return;
+        }
+        assert.equal(await cache.deleteIfEquals('lock', 'token-2'), false);
+        assert.equal(await cache.get('lock'), 'token-1');
+        assert.equal(await cache.deleteIfEquals('lock', 'token-1'), true);
+        assert.equal(await cache.has('lock'), false);
+        assert.equal(await cache.deleteIfEquals('lock', 'token-1'), false);
+      });
+
       it('deleteMany deletes the given keys and counts those that existed', async () => {
         const cache = await make();
         await cache.setMany({ a: 1, b: 2, c: 3 });
