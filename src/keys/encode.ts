@@ -9,6 +9,7 @@ import { CacheKeyError } from '../errors.js';
  *   [..] arrays · {"k":v} objects, keys sorted, undefined properties left out
  *   M[k:v,..] Maps and S[..] Sets, entries sorted by their encoding (content, not insertion order)
  *   B<base64> Buffer/Uint8Array (same bytes, same key) · T<Type>(<base64>) other typed arrays
+ *   A(<base64>) ArrayBuffer/SharedArrayBuffer · @Number(1) boxed primitives by their value
  *   @<Class>{..} class instances by their own enumerable data, @<Class>(..) via their toJSON
  *
  * The result is deterministic across processes: nothing depends on addresses, insertion order
@@ -22,7 +23,7 @@ class Unencodable extends Error {}
 const ancestors: object[] = [];
 
 /** Kinds that have no stable content to key on. */
-const REJECTED = [WeakMap, WeakSet, WeakRef, Promise, Error] as const;
+const REJECTED = [WeakMap, WeakSet, WeakRef, Promise, Error, Symbol] as const;
 
 export function encodeArguments(args: ArrayLike<unknown>, method: string): string {
   let out = '';
@@ -75,12 +76,16 @@ function encodeContainer(value: object): string {
   if (value instanceof Map) return `M[${sortedPairs(value)}]`;
   if (value instanceof Set) return `S[${sortedTokens(value)}]`;
   if (ArrayBuffer.isView(value)) return encodeBytes(value);
-  if (value instanceof ArrayBuffer) return `A(${Buffer.from(value).toString('base64')})`;
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return `A(${Buffer.from(value).toString('base64')})`;
   if (value instanceof RegExp) return `R${JSON.stringify(String(value))}`;
   for (const type of REJECTED) {
     if (value instanceof type) throw new Unencodable(`is a ${type.name}`);
   }
   const name = typeof proto?.constructor === 'function' ? proto.constructor.name : '';
+  // A boxed primitive keeps its value in an internal slot, not in properties: key it by that value.
+  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) {
+    return `@${name}(${encode(value.valueOf())})`;
+  }
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') return `@${name}(${encode(toJSON.call(value))})`;
   return `@${name}${encodeProperties(value)}`;
@@ -97,6 +102,10 @@ function encodeArray(items: readonly unknown[]): string {
 
 function encodeProperties(value: object): string {
   const keys = Object.keys(value);
+  // Object.keys skips symbol keys; leaving them out would merge objects that differ only there.
+  for (const symbol of Object.getOwnPropertySymbols(value)) {
+    if (Object.prototype.propertyIsEnumerable.call(value, symbol)) throw new Unencodable(`has a symbol-keyed property ${String(symbol)}`);
+  }
   if (keys.length > 1) keys.sort();
   let out = '{';
   let first = true;
