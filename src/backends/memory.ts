@@ -119,6 +119,14 @@ export class MemoryBackend implements CacheBackend {
     return live;
   }
 
+  /** Deletes `key` only if it holds `expected` (a lock's token). */
+  deleteIfEquals(key: string, expected: string): boolean {
+    const slot = this.liveSlot(key);
+    if (slot === NONE || this.values[slot] !== expected) return false;
+    this.remove(slot);
+    return true;
+  }
+
   getMany(keys: readonly string[]): unknown[] {
     return keys.map((key) => this.get(key));
   }
