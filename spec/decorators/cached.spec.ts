@@ -11,17 +11,10 @@ import {
 } from 'hoard';
 import { AsyncMemoryBackend } from '../support/async-backend.js';
 import { flavour } from '../support/flavour.js';
+import { useFreshMemoryModule } from '../support/fresh-module.js';
 
 describe(`@Cached [${flavour} decorators]`, () => {
-  let memory: MemoryBackend;
-
-  beforeEach(() => {
-    CacheModule.reset();
-    memory = new MemoryBackend();
-    CacheModule.register(memory);
-  });
-
-  afterEach(() => sinon.restore());
+  const memory = useFreshMemoryModule();
 
   describe('hits and misses', () => {
     it('runs the body once and serves later calls with the same arguments from the cache', async () => {
@@ -302,7 +295,7 @@ describe(`@Cached [${flavour} decorators]`, () => {
       const profiles = new Profiles();
       await profiles.byId('7');
       expect(await profiles.alsoById('7')).to.deep.equal({ id: '7', via: 'byId' });
-      expect(memory.has('user:7')).to.equal(true);
+      expect(memory().has('user:7')).to.equal(true);
     });
 
     it('calls key, condition and unless with `this` bound to the instance', async () => {
@@ -322,8 +315,8 @@ describe(`@Cached [${flavour} decorators]`, () => {
       }
       await new Tenant('acme').item('1');
       await new Tenant('nocache').item('1');
-      expect(memory.get('acme:1')).to.equal('acme/1');
-      expect(memory.has('nocache:1')).to.equal(false);
+      expect(memory().get('acme:1')).to.equal('acme/1');
+      expect(memory().has('nocache:1')).to.equal(false);
     });
 
     it('prefixes keys with keyPrefix and namespace, custom keys included', async () => {
@@ -340,8 +333,8 @@ describe(`@Cached [${flavour} decorators]`, () => {
       }
       await new Catalog().product(1);
       await new Catalog().all();
-      expect(memory.has('app:v2:Catalog.product:1')).to.equal(true);
-      expect(memory.has('app:v2:all')).to.equal(true);
+      expect(memory().has('app:v2:Catalog.product:1')).to.equal(true);
+      expect(memory().has('app:v2:all')).to.equal(true);
     });
 
     it('names the declaring class in keys, for static and inherited methods too', async () => {
@@ -358,8 +351,8 @@ describe(`@Cached [${flavour} decorators]`, () => {
       class Derived extends Base {}
       await new Derived().inherited(1);
       await Base.make(2);
-      expect(memory.has('Base.inherited:1')).to.equal(true);
-      expect(memory.has('Base.make:2')).to.equal(true);
+      expect(memory().has('Base.inherited:1')).to.equal(true);
+      expect(memory().has('Base.make:2')).to.equal(true);
     });
 
     it('keeps the method name and arity', () => {

@@ -4,20 +4,13 @@ import sinon from 'sinon';
 import { Cached, CacheModule, MemoryBackend, type CacheEvent } from 'hoard';
 import { AsyncMemoryBackend } from '../support/async-backend.js';
 import { flavour } from '../support/flavour.js';
+import { useFreshMemoryModule } from '../support/fresh-module.js';
 
 /** Lets queued promise callbacks (a background refresh) run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe(`staleTtl, tags and diagnostics channels [${flavour} decorators]`, () => {
-  let memory: MemoryBackend;
-
-  beforeEach(() => {
-    CacheModule.reset();
-    memory = new MemoryBackend();
-    CacheModule.register(memory);
-  });
-
-  afterEach(() => sinon.restore());
+  const memory = useFreshMemoryModule();
 
   describe('staleTtl', () => {
     let clock: sinon.SinonFakeTimers;
@@ -76,7 +69,7 @@ describe(`staleTtl, tags and diagnostics channels [${flavour} decorators]`, () =
     });
 
     it('stores for ttl + staleTtl on the backend', async () => {
-      const set = sinon.spy(memory, 'set');
+      const set = sinon.spy(memory(), 'set');
       await new Prices().price('tea');
       expect(set.firstCall.args[2]).to.equal(70);
     });
