@@ -96,7 +96,7 @@ export class MemcachedBackend extends RemoteBackend {
   readonly servers: readonly MemcachedServer[];
   private readonly keys: Keyspace;
   private readonly generationCheck: string;
-  /** Servers in the ring (not taken out after failures), and the ring over them. */
+  /** Servers not taken out after failures, and the ring over them (rebuilt when that changes). */
   private readonly live: Set<MemcachedServer>;
   private ring: HashRing<MemcachedServer>;
   /** The last generation seen on each server, and a read of it in progress. */
@@ -127,12 +127,18 @@ export class MemcachedBackend extends RemoteBackend {
           // Whatever the server kept while it was out may be stale (deletes and clears went
           // elsewhere): a new generation hides it before the server is used again.
           revive: (server) => this.bumpGeneration(server).then(() => undefined),
-          onDown: (server) => this.reshape(() => this.live.delete(server)),
-          onUp: (server) => this.reshape(() => this.live.add(server)),
+          onDown: (server) => {
+            this.live.delete(server);
+            this.ring = this.ringOfLiveServers();
+          },
+          onUp: (server) => {
+            this.live.add(server);
+            this.ring = this.ringOfLiveServers();
+          },
         }),
     );
     this.live = new Set(this.servers);
-    this.ring = new HashRing([...this.live], (server) => server.address);
+    this.ring = this.ringOfLiveServers();
   }
 
   async lookup(key: string): Promise<unknown> {
@@ -148,7 +154,8 @@ export class MemcachedBackend extends RemoteBackend {
     await this.attempt('set', key, async () => {
       if (data.length > this.maxValueBytes) {
         // The old value would be stale now; memcached drops it too when it refuses an item.
-        await this.remove(key);
+        // Best effort: the caller must learn that the value was too large, whatever else fails.
+        await this.remove(key).catch(() => false);
         throw this.tooLarge('set', key, data.length);
       }
       const [frame] = await this.onServer(this.serverFor(key), (generation) =>
@@ -204,8 +211,8 @@ export class MemcachedBackend extends RemoteBackend {
 
   /**
    * One pipelined batch per server of quiet sets (success answers nothing). Values over
-   * `maxValueBytes` are deleted instead, the others stored, then the call rejects with a
-   * `CacheValueTooLargeError` naming the first of them.
+   * `maxValueBytes` are not sent (their keys' old values are deleted), the others are stored,
+   * then the call rejects with a `CacheValueTooLargeError` naming one of the refused keys.
    */
   async setMany(entries: CacheEntries, ttl?: number): Promise<void> {
     const expiry = expiryOf(this.ttlOf(ttl));
@@ -360,9 +367,8 @@ export class MemcachedBackend extends RemoteBackend {
     return new Error(`no memcached server available: ${this.servers.map((server) => server.address).join(', ')} are down`);
   }
 
-  private reshape(change: () => void): void {
-    change();
-    this.ring = new HashRing(
+  private ringOfLiveServers(): HashRing<MemcachedServer> {
+    return new HashRing(
       this.servers.filter((server) => this.live.has(server)),
       (server) => server.address,
     );
