@@ -1,5 +1,6 @@
 /** Base class of every error hoard throws, so callers can tell them from their own. */
 export class CacheError extends Error {
+  /** The class name, also on the subclasses, so logs and `error.name` checks can tell them apart. */
   override name = 'CacheError';
 }
 
@@ -35,7 +36,9 @@ export class CacheBackendError extends CacheError {
 
   constructor(
     message: string,
+    /** The backend operation that failed: `get`, `set`, `delete`, `clear`, `increment`, … */
     readonly operation: string,
+    /** The hoard key it was about (before the backend's prefix), when the operation had one. */
     readonly key?: string,
     options?: { cause?: unknown },
   ) {

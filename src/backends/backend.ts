@@ -40,6 +40,7 @@ export interface CacheBackend {
   has(key: string): MaybePromise<boolean>;
   /** Values aligned with `keys`, `undefined` for misses. */
   getMany(keys: readonly string[]): MaybePromise<unknown[]>;
+  /** Stores every entry for `ttl` seconds (as `set`); `entries` is a `Map`, an iterable of `[key, value]` or a plain object. */
   setMany(entries: CacheEntries, ttl?: number): MaybePromise<void>;
   /** How many of `keys` existed and were deleted. */
   deleteMany(keys: readonly string[]): MaybePromise<number>;
@@ -50,6 +51,7 @@ export interface CacheBackend {
    * A missing key starts at 0 with the default ttl; an existing one keeps its TTL.
    */
   increment(key: string, delta?: number): MaybePromise<number>;
+  /** `increment(key, -delta)`: subtracts `delta` (default 1) and returns the new number. */
   decrement(key: string, delta?: number): MaybePromise<number>;
   /** Releases connections and timers. Clients passed in ready-made are left open. */
   close(): MaybePromise<void>;

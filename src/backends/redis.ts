@@ -14,10 +14,15 @@ export type RedisClient = Redis | Cluster;
 export interface RedisBackendOptions extends RemoteBackendOptions, Omit<RedisOptions, 'keyPrefix'> {
   /**
    * A client made by the application, e.g. a `Cluster`. Used as is (its own retry and timeout
-   * settings apply, bounded by `timeout`) and never closed by the backend.
+   * settings apply, bounded by `timeout`; hoard's fail-fast settings are not added) and never
+   * closed by the backend. `url` and ioredis options are then not used; a client with ioredis'
+   * `keyPrefix` is refused (use `prefix`). Default: the backend makes its own client.
    */
   client?: RedisClient;
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…`; other ioredis options still apply. */
+  /**
+   * `redis://[user:password@]host:port[/db]` or `rediss://…`; other ioredis options still apply.
+   * Default: ioredis' default, `127.0.0.1:6379` (or its `host`/`port` options).
+   */
   url?: string;
 }
 

@@ -78,23 +78,36 @@ export abstract class RemoteBackend implements CacheBackend {
     this.defaultTtl = defaultTtl;
   }
 
+  /** {@inheritDoc CacheBackend.lookup} */
   abstract lookup(key: string): Promise<unknown>;
+  /** {@inheritDoc CacheBackend.set} */
   abstract set(key: string, value: unknown, ttl?: number): Promise<void>;
+  /** {@inheritDoc CacheBackend.add} */
   abstract add(key: string, value: unknown, ttl?: number): Promise<boolean>;
+  /** {@inheritDoc CacheBackend.delete} */
   abstract delete(key: string): Promise<boolean>;
+  /** {@inheritDoc CacheBackend.has} */
   abstract has(key: string): Promise<boolean>;
+  /** {@inheritDoc CacheBackend.getMany} */
   abstract getMany(keys: readonly string[]): Promise<unknown[]>;
+  /** {@inheritDoc CacheBackend.setMany} */
   abstract setMany(entries: CacheEntries, ttl?: number): Promise<void>;
+  /** {@inheritDoc CacheBackend.deleteMany} */
   abstract deleteMany(keys: readonly string[]): Promise<number>;
+  /** {@inheritDoc CacheBackend.clear} */
   abstract clear(): Promise<void>;
+  /** {@inheritDoc CacheBackend.increment} */
   abstract increment(key: string, delta?: number): Promise<number>;
+  /** {@inheritDoc CacheBackend.close} */
   abstract close(): Promise<void>;
 
+  /** {@inheritDoc CacheBackend.get} */
   async get(key: string): Promise<unknown> {
     const value = await this.lookup(key);
     return value === MISS ? undefined : value;
   }
 
+  /** {@inheritDoc CacheBackend.decrement} */
   decrement(key: string, delta = 1): Promise<number> {
     return this.increment(key, -delta);
   }

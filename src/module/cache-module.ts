@@ -102,10 +102,12 @@ export const CacheModule = {
     return deleted;
   },
 
+  /** Calls `listener` with each event of that name, synchronously, in the order listeners were added. */
   on(event: CacheEventName, listener: CacheListener): void {
     state.events.on(event, listener);
   },
 
+  /** Removes a listener added with `on`. */
   off(event: CacheEventName, listener: CacheListener): void {
     state.events.off(event, listener);
   },

@@ -4,15 +4,23 @@ import diagnostics from 'node:diagnostics_channel';
 export interface CacheEvent {
   /** The registered backend name (`'default'` for the default one). */
   backend: string;
+  /** The hoard key (with `keyPrefix` and namespace), before the backend's own prefix or encoding. */
   key: string;
   /** `Class.method`, or the `name` given to `cached(fn)`. */
   method?: string;
   /** The backend operation that failed (`get`, `set`, `delete`, `refresh`, `tag`, ...), on `error`. */
   operation?: string;
+  /** What went wrong, on `error`: usually a `CacheBackendError` whose `cause` is the client's error. */
   error?: unknown;
 }
 
+/**
+ * `hit` and `miss` (a lookup of a cached call), `set` (a value stored), `evict` (`@CacheEvict`,
+ * `invalidate`, `invalidateTags`, explicit deletes; not LRU or TTL removal), `error` (a fault
+ * the caller was shielded from).
+ */
 export type CacheEventName = 'hit' | 'miss' | 'set' | 'evict' | 'error';
+/** Receives one {@link CacheEvent}; a listener that throws becomes a process warning, never a failed call. */
 export type CacheListener = (event: CacheEvent) => void;
 
 const EVENT_NAMES: readonly CacheEventName[] = ['hit', 'miss', 'set', 'evict', 'error'];

@@ -1,14 +1,20 @@
 /** Lookup counts for one backend or one method. */
 export interface Counts {
+  /** Lookups that found the entry. */
   hits: number;
+  /** Lookups that did not (the method ran). Calls joining a computation under way count as neither. */
   misses: number;
+  /** Faults reported as `error` events (the caller got a computed value anyway). */
   errors: number;
   /** hits / (hits + misses), a fraction in [0, 1]; 0 before any lookup. */
   hitRatio: number;
 }
 
+/** What `CacheModule.stats()` returns: counts since start (or the last `reset()`). */
 export interface CacheStats {
+  /** By registered backend name (`'default'` for the default one). */
   backends: Record<string, Counts>;
+  /** By `Class.method`, or the `name` given to `cached(fn)`. */
   methods: Record<string, Counts>;
 }
 

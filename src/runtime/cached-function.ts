@@ -11,6 +11,8 @@ import { validateOptions, type CachedFunctionOptions } from './options.js';
  * ```ts
  * const getUser = cached(async (id: string) => db.users.find(id), { name: 'getUser', ttl: 60 });
  * ```
+ *
+ * @typeParam F - the function's own type, kept: the memoized function is called the same way.
  */
 export function cached<F extends (...args: any[]) => any>(fn: F, options: CachedFunctionOptions): F {
   if (typeof fn !== 'function') throw new TypeError(`cached: expected a function, got ${typeof fn}`);

@@ -20,6 +20,7 @@ export interface ConformanceContext {
  */
 export type BackendFactory = (context: ConformanceContext) => CacheBackend | Promise<CacheBackend>;
 
+/** How the backend under test differs from the defaults the suite assumes. */
 export interface ConformanceOptions {
   /**
    * The coarsest TTL the backend stores, in seconds: memcached counts whole seconds, so `1`.

@@ -2,7 +2,9 @@ import type { CacheBackend, CacheEntries, MaybePromise } from '../backends/backe
 
 /** One call a {@link RecordingBackend} passed on. */
 export interface RecordedCall {
+  /** The `CacheBackend` method called: `lookup`, `set`, `delete`, … */
   operation: string;
+  /** Its arguments, as passed. */
   args: unknown[];
 }
 
@@ -18,10 +20,14 @@ export interface RecordedCall {
  * ```
  */
 export class RecordingBackend implements CacheBackend {
+  /** Every call so far, oldest first. */
   readonly calls: RecordedCall[] = [];
   readonly deleteIfEquals?: (key: string, expected: string) => MaybePromise<boolean>;
 
-  constructor(readonly inner: CacheBackend) {
+  constructor(
+    /** The backend every call is passed on to. */
+    readonly inner: CacheBackend,
+  ) {
     // Offered only when the inner backend has it, so callers see the inner backend's abilities.
     if (inner.deleteIfEquals) this.deleteIfEquals = (key, expected) => this.pass('deleteIfEquals', key, expected);
   }

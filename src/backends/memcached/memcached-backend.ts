@@ -92,7 +92,9 @@ function assertPositiveInteger(value: unknown, what: string): asserts value is n
  * other process.
  */
 export class MemcachedBackend extends RemoteBackend {
+  /** Bytes; see {@link MemcachedBackendOptions.maxValueBytes}. */
   readonly maxValueBytes: number;
+  /** @internal The connections to each server, in the order of `servers`. */
   readonly servers: readonly MemcachedServer[];
   private readonly keys: Keyspace;
   private readonly generationCheck: string;
@@ -279,7 +281,7 @@ export class MemcachedBackend extends RemoteBackend {
   /**
    * Integer deltas on integers: `ma`, atomic on the server. A missing key is created (`N`:
    * auto-create with the default ttl) holding `delta`; an existing one keeps its TTL. See
-   * {@link isCounterValue} for the format. Fractions (or a stored fraction): compare-and-swap.
+   * `isCounterValue` in keyspace.ts for the format. Fractions (or a stored fraction): compare-and-swap.
    */
   async increment(key: string, delta = 1): Promise<number> {
     this.assertDelta(delta);
