@@ -380,10 +380,11 @@ describe('MemcachedBackend', function () {
           );
           if (error !== undefined) {
             owned.push(key);
-            expect(error).to.be.instanceOf(CacheBackendError).with.property('message').that.matches(/no answer within/);
+            // Timed out; or, sent while the server was being taken out, failed at once.
+            expect(error).to.be.instanceOf(CacheBackendError).with.property('message').that.matches(/no answer within|is down/);
           }
         }
-        expect(owned.length).to.be.within(1, 2);
+        expect(owned.length).to.be.within(1, 3);
         await cache.set(owned[0]!, 'elsewhere');
         expect(await cache.get(owned[0]!)).to.equal('elsewhere');
         victim.resume();
