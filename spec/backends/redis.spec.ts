@@ -294,6 +294,17 @@ describe('RedisBackend', function () {
       expect(unhandled.reasons).to.deep.equal([]);
     });
 
+    it('close while the server is down stops reconnecting, so the process can exit', async () => {
+      const cache = backend({ timeout: 0.2 });
+      await cache.set('k', 1);
+      await redis.kill();
+      expect(await cache.get('k').catch((caught: unknown) => caught)).to.be.instanceOf(CacheBackendError);
+      await cache.close();
+      await redis.restart();
+      await sleep(1500); // past the longest reconnect delay
+      expect(cache.client.status).to.not.equal('ready');
+    });
+
     it("bounds every operation by timeout even on a client made without ioredis' commandTimeout", async () => {
       const client = new Redis(redis.url, { maxRetriesPerRequest: null });
       try {

@@ -97,6 +97,9 @@ function cacheClientOptions(timeoutMs: number): RedisOptions {
     maxRetriesPerRequest: 1,
     commandTimeout: timeoutMs,
     connectTimeout: Math.max(timeoutMs, 2000),
+    // How long a closing socket may linger before it is destroyed (ioredis: 2 s, which keeps a
+    // process that closed its cache alive that long when the server is gone).
+    disconnectTimeout: timeoutMs,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
   };
 }
@@ -249,6 +252,11 @@ export class RedisBackend extends RemoteBackend {
   async close(): Promise<void> {
     const client = this.client;
     if (!this.ownsClient || client.status === 'end') return;
+    if (client.status !== 'ready') {
+      // Not connected (the server is down, or still being reached): nothing to flush, nobody to QUIT.
+      client.disconnect();
+      return;
+    }
     const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
     // QUIT lets pending replies arrive first; its own failure is covered by waiting for 'end'.
     client.quit().catch(() => undefined);
