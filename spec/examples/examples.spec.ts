@@ -1,0 +1,95 @@
+/**
+ * The examples run as docs/index.md tells a reader to run them — compiled with
+ * examples/tsconfig.json, started with `node` and a `REDIS_URL` — against a Redis this spec
+ * starts, so they cannot rot.
+ */
+import { expect } from 'chai';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { freePort, startRedis, type RedisServer } from '../support/servers.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const built = (file: string) => join(root, 'build/examples', file);
+
+/** Runs a compiled example to its end; rejects with its output when it fails. */
+async function runExample(file: string, env: Record<string, string> = {}): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [built(file)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  });
+  return stdout;
+}
+
+/** Resolves with everything the child printed once a line matches `pattern`. */
+async function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<string> {
+  let output = '';
+  child.stdout!.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: string) => {
+      output += chunk;
+      if (pattern.test(output)) resolve(output);
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before printing ${pattern}: ${output}`)));
+  });
+}
+
+describe('examples', function () {
+  this.timeout(90_000);
+  let redis: RedisServer;
+
+  before(async () => {
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    await Promise.all([
+      promisify(execFile)(process.execPath, [tsc, '-p', join(root, 'examples/tsconfig.json')], { cwd: root }),
+      startRedis().then((server) => (redis = server)),
+    ]);
+  });
+
+  after(async () => {
+    await redis?.stop();
+  });
+
+  it('quick-start: the second call is a hit', async () => {
+    const output = await runExample('quick-start.js');
+    expect(output).to.match(/second call \(cache hit\) +\d+/);
+    expect(output).to.include('"Reports.calculateValue":{"hits":1');
+  });
+
+  it('http-service/latency: one query for ten requests once cached in Redis, the same answers, a write evicts', async () => {
+    const output = await runExample('http-service/latency.js', { REDIS_URL: redis.url });
+    expect(output).to.match(/before \(no cache\) .* queries run: 10 of 10 requests/);
+    expect(output).to.match(/after \(hoard on Redis\) .* queries run: 1 of 10 requests/);
+    expect(output).to.match(/revenue 8096500 \(was 8096000\)/);
+    expect(output).to.include('cached responses equal uncached ones: true; Redis hits 9, misses 2');
+  });
+
+  it('http-service/server: serves the cached endpoint over HTTP from Redis and shuts down gracefully', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [built('http-service/server.js')], {
+      cwd: root,
+      env: { ...process.env, REDIS_URL: redis.url, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await waitForOutput(child, /listening on/);
+      const get = async (path: string, method = 'GET') => (await fetch(`http://127.0.0.1:${port}${path}`, { method })).json();
+      const first = (await get('/reports/emea/2024')) as { revenue: number; computedAt: string };
+      expect(await get('/reports/emea/2024')).to.deep.equal(first); // same computedAt: served from Redis
+      expect(await get('/reports/emea/2024/sales?amount=7', 'POST')).to.deep.equal({ booked: true });
+      expect(((await get('/reports/emea/2024')) as { revenue: number }).revenue).to.equal(first.revenue + 7);
+      const stats = (await get('/stats')) as { queries: number; backends: { default: { hits: number; misses: number } } };
+      expect(stats.queries).to.equal(2);
+      expect(stats.backends.default).to.include({ hits: 1, misses: 2 });
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).to.equal(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
