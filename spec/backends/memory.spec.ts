@@ -1,4 +1,4 @@
 import { MemoryBackend } from 'hoard';
-import { runBackendConformance } from '#src/testing/conformance.js';
+import { runBackendConformance } from 'hoard/testing';
 
 runBackendConformance('MemoryBackend conformance', () => new MemoryBackend());

@@ -1,8 +1,16 @@
 import { expect } from 'chai';
 import { Cluster, Redis } from 'ioredis';
-import { Cached, CacheBackendError, CacheConfigError, CacheModule, CacheSerializationError, MISS, type CacheEvent } from 'hoard';
-import { RedisBackend } from '#src/backends/redis.js';
-import { runBackendConformance } from '#src/testing/conformance.js';
+import {
+  Cached,
+  CacheBackendError,
+  CacheConfigError,
+  CacheModule,
+  CacheSerializationError,
+  MISS,
+  RedisBackend,
+  type CacheEvent,
+} from 'hoard';
+import { runBackendConformance } from 'hoard/testing';
 import { ask, startRedis, startRedisCluster, type RedisClusterServers, type RedisServer } from '../support/servers.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
