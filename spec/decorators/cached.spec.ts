@@ -4,6 +4,7 @@ import sinon from 'sinon';
 import {
   Cached,
   CacheConfigError,
+  CacheSerializationError,
   CacheModule,
   MemoryBackend,
   NullBackend,
@@ -453,6 +454,39 @@ describe(`@Cached [${flavour} decorators]`, () => {
         { backend: 'remote', key: 'Resilient.value:1', method: 'Resilient.value', operation: 'get', error: failure },
       ]);
       expect(CacheModule.stats().backends.remote!.errors).to.equal(1);
+    });
+
+    it('treats an entry it cannot read as a miss and replaces it', async () => {
+      const remote = new AsyncMemoryBackend();
+      CacheModule.register('remote', remote);
+      sinon.stub(remote, 'lookup').onFirstCall().rejects(new CacheSerializationError('not hoard data'));
+      const writes = sinon.spy(remote, 'set');
+      class Healing {
+        @Cached({ backend: 'remote' })
+        async value() {
+          return 'fresh';
+        }
+      }
+      expect(await new Healing().value()).to.equal('fresh');
+      expect(writes.calledOnceWith('Healing.value:', 'fresh')).to.equal(true);
+    });
+
+    it('does not wait for a second timeout: when the backend cannot answer for the generation, the method just runs', async () => {
+      const remote = new AsyncMemoryBackend();
+      CacheModule.register('remote', remote);
+      sinon.stub(remote, 'get').rejects(new Error('timed out'));
+      const lookups = sinon.spy(remote, 'lookup');
+      const operations: (string | undefined)[] = [];
+      CacheModule.on('error', (event) => operations.push(event.operation));
+      class Dead {
+        @Cached({ backend: 'remote' })
+        async value(id: number) {
+          return id;
+        }
+      }
+      expect(await new Dead().value(3)).to.equal(3);
+      expect(lookups.called).to.equal(false);
+      expect(operations).to.deep.equal(['get']);
     });
 
     it('returns the value when storing fails, and reports it', async () => {

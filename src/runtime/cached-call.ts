@@ -1,5 +1,5 @@
 import { MISS } from '../backends/backend.js';
-import { CacheConfigError } from '../errors.js';
+import { CacheConfigError, CacheSerializationError } from '../errors.js';
 import { moduleConfig } from '../module/config.js';
 import type { Registration } from '../module/state.js';
 import { CallSite, isThenable } from './call-site.js';
@@ -49,7 +49,7 @@ export class CachedCall extends CallSite {
   /** Whether `generation` was read from a shared backend (see awaitGeneration). */
   private generationKnown = false;
   private generationCheckAt = 0;
-  private generationRead: Promise<void> | undefined;
+  private generationRead: Promise<boolean> | undefined;
 
   constructor(...args: ConstructorParameters<typeof CallSite>) {
     super(...args);
@@ -122,7 +122,10 @@ export class CachedCall extends CallSite {
 
   private viaAsyncBackend(registration: Registration, self: unknown, args: unknown[]): Promise<unknown> {
     const generation = this.awaitGeneration(registration);
-    if (generation !== undefined) return generation.then(() => this.viaAsyncBackend(registration, self, args));
+    if (generation !== undefined) {
+      // A backend that could not answer for the generation will not answer the lookup either.
+      return generation.then((answered) => (answered ? this.viaAsyncBackend(registration, self, args) : this.callee.fn.apply(self, args)));
+    }
     let key: string;
     try {
       key = this.keyFor(self, args);
@@ -150,9 +153,10 @@ export class CachedCall extends CallSite {
       }
       this.miss(registration, key);
     } catch (error) {
-      // Fail-open: the caller gets a computed value; a store (or a lock) would only wait on the same fault.
       this.report(registration, key, 'get', error);
-      return this.callee.fn.apply(self, args);
+      // Fail-open: the caller gets a computed value; a store (or a lock) would only wait on the
+      // same fault. An entry that cannot be read is a miss instead, and the new value replaces it.
+      if (!(error instanceof CacheSerializationError)) return this.callee.fn.apply(self, args);
     }
     if (!(this.options.lock ?? moduleConfig().lock)) return this.computeAndStore(self, args, key);
     return computeUnderLock({
@@ -271,7 +275,7 @@ export class CachedCall extends CallSite {
    * On a shared backend another process may bump the generation, so it is re-read at most once
    * a second. The first call waits for it (its key depends on it); later ones do not.
    */
-  private awaitGeneration(registration: Registration): Promise<void> | undefined {
+  private awaitGeneration(registration: Registration): Promise<boolean> | undefined {
     if (this.options.key !== undefined) return undefined;
     const now = Date.now();
     if (now >= this.generationCheckAt && this.generationRead === undefined) {
@@ -285,14 +289,17 @@ export class CachedCall extends CallSite {
     return this.generationKnown ? undefined : this.generationRead;
   }
 
-  private async readGeneration(registration: Registration): Promise<void> {
+  /** True when the backend answered. */
+  private async readGeneration(registration: Registration): Promise<boolean> {
     const key = this.generationKey();
     try {
       const stored = await registration.backend.get(key);
       this.setGeneration(typeof stored === 'number' ? stored : 0);
       this.generationKnown = true;
+      return true;
     } catch (error) {
       this.report(registration, key, 'get', error);
+      return false;
     }
   }
 
