@@ -17,7 +17,7 @@ export { MemoryBackend, type MemoryBackendOptions } from './backends/memory.js';
 export { NullBackend } from './backends/null.js';
 export { RedisBackend, type RedisBackendOptions, type RedisClient } from './backends/redis.js';
 export { MemcachedBackend, type MemcachedBackendOptions } from './backends/memcached/memcached-backend.js';
-export type { RemoteBackendOptions } from './backends/remote.js';
+export { RemoteBackend, withDeadline, type RemoteBackendOptions } from './backends/remote.js';
 export { defaultSerializer } from './serialization/default-serializer.js';
 export type { Serializer } from './serialization/serializer.js';
 export {
