@@ -99,7 +99,7 @@ export abstract class CallSite {
   /** The hoard key for a call: the custom `key` if given, else derived from the arguments. */
   protected keyFor(self: unknown, args: ArrayLike<unknown>): string {
     const key = this.options.key;
-    if (key === undefined) return this.keyBase + encodeArguments(args, this.label);
+    if (key === undefined) return encodeArguments(args, this.label, this.keyBase);
     if (typeof key === 'string') return this.customBase + key;
     const custom = key.apply(self, args as unknown[]);
     if (typeof custom !== 'string') {
