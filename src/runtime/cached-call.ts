@@ -97,10 +97,10 @@ export class CachedCall extends CallSite {
   /** Miss on a synchronous backend: a synchronous result is stored at once, a promise once it settles. */
   private compute(registration: Registration, self: unknown, args: unknown[], key: string): unknown {
     this.miss(registration, key);
-    const start = performance.now();
+    const start = this.clock();
     const result = this.callee.fn.apply(self, args);
     if (!isThenable(result)) {
-      this.store(self, args, key, result, performance.now() - start);
+      this.store(self, args, key, result, this.clock() - start);
       return result;
     }
     this.returnsPromise = true;
@@ -108,7 +108,7 @@ export class CachedCall extends CallSite {
     const settled = Promise.resolve(result).then(
       (value) => {
         inflight.delete(key);
-        this.store(self, args, key, value, performance.now() - start);
+        this.store(self, args, key, value, this.clock() - start);
         return value;
       },
       (error) => {
@@ -175,10 +175,15 @@ export class CachedCall extends CallSite {
   }
 
   private async computeAndStore(self: unknown, args: unknown[], key: string): Promise<unknown> {
-    const start = performance.now();
+    const start = this.clock();
     const value = await this.callee.fn.apply(self, args);
-    await this.store(self, args, key, value, performance.now() - start);
+    await this.store(self, args, key, value, this.clock() - start);
     return value;
+  }
+
+  /** Milliseconds for measuring a computation, which only entries with freshness keep: others skip the clock. */
+  private clock(): number {
+    return this.enveloped ? performance.now() : 0;
   }
 
   /**
