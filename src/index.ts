@@ -17,6 +17,14 @@ export { MemoryBackend, type MemoryBackendOptions } from './backends/memory.js';
 export { NullBackend } from './backends/null.js';
 export { RedisBackend, type RedisBackendOptions, type RedisClient } from './backends/redis.js';
 export { MemcachedBackend, type MemcachedBackendOptions } from './backends/memcached/memcached-backend.js';
+export {
+  TieredBackend,
+  type TieredBackendOptions,
+  type LookupWithTtl,
+  type EntryWithTtl,
+} from './backends/tiered/tiered-backend.js';
+export { RedisBus, type RedisBusOptions } from './bus/redis-bus.js';
+export type { CacheBus, BusListener, Invalidation } from './bus/bus.js';
 export { RemoteBackend, withDeadline, type RemoteBackendOptions } from './backends/remote.js';
 export { defaultSerializer } from './serialization/default-serializer.js';
 export type { Serializer } from './serialization/serializer.js';
