@@ -67,6 +67,20 @@ describe('examples', function () {
     expect(output).to.include('cached responses equal uncached ones: true; Redis hits 9, misses 2');
   });
 
+  it('tiered-bus: with the bus, B drops its memory copy when A writes and reads the new price; without, B serves its old copy', async () => {
+    const output = await runExample('tiered-bus/main.js', { REDIS_URL: redis.url });
+    const [withBus, withoutBus] = output.split('Without a bus:') as [string, string];
+    for (const run of [withBus, withoutBus]) {
+      expect(run).to.include("A price('apple') → 100  (from the database)");
+      expect(run).to.include("B price('apple') → 100  (from Redis)");
+      expect(run).to.include("B price('apple') → 100  (from B's memory)");
+    }
+    expect(withBus).to.match(/B dropped its copy \d+ ms after A's write began/);
+    expect(withBus).to.include("B price('apple') → 120  (from Redis)");
+    expect(withoutBus).to.include('B still holds its copy 1000 ms later');
+    expect(withoutBus.split('A setPrice')[1]).to.include("B price('apple') → 100  (from B's memory)");
+  });
+
   it('http-service/server: serves the cached endpoint over HTTP from Redis and shuts down gracefully', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [built('http-service/server.js')], {
