@@ -12,17 +12,19 @@ export { CacheModule } from './module/cache-module.js';
 export type { CacheModuleOptions } from './module/config.js';
 export type { CacheEvent, CacheEventName, CacheListener } from './module/events.js';
 export type { CacheStats, Counts } from './module/stats.js';
-export { MISS, type CacheBackend, type CacheEntries, type MaybePromise } from './backends/backend.js';
+export {
+  MISS,
+  type CacheBackend,
+  type CacheEntries,
+  type EntryWithTtl,
+  type LookupWithTtl,
+  type MaybePromise,
+} from './backends/backend.js';
 export { MemoryBackend, type MemoryBackendOptions } from './backends/memory.js';
 export { NullBackend } from './backends/null.js';
 export { RedisBackend, type RedisBackendOptions, type RedisClient } from './backends/redis.js';
 export { MemcachedBackend, type MemcachedBackendOptions } from './backends/memcached/memcached-backend.js';
-export {
-  TieredBackend,
-  type TieredBackendOptions,
-  type LookupWithTtl,
-  type EntryWithTtl,
-} from './backends/tiered/tiered-backend.js';
+export { TieredBackend, type TieredBackendOptions } from './backends/tiered/tiered-backend.js';
 export { RedisBus, type RedisBusOptions } from './bus/redis-bus.js';
 export type { CacheBus, BusListener, Invalidation } from './bus/bus.js';
 export { RemoteBackend, withDeadline, type RemoteBackendOptions } from './backends/remote.js';

@@ -60,7 +60,24 @@ export interface CacheBackend {
    * distributed lock of `@Cached({ lock: true })` safely; without it a get-then-delete is used.
    */
   deleteIfEquals?(key: string, expected: string): MaybePromise<boolean>;
+  /**
+   * Optional on a shared backend: an entry and its remaining TTL in one round trip (Redis: GET
+   * and PTTL pipelined; Memcached: `mg` with the `t` flag), so that a `TieredBackend`'s memory
+   * copy expires together with the shared entry. {@link MISS} when the key is absent.
+   */
+  lookupWithTtl?(key: string): Promise<EntryWithTtl | Miss>;
 }
+
+/** What {@link CacheBackend.lookupWithTtl} answers for a key that is present. */
+export interface EntryWithTtl {
+  /** The stored value, deserialized. */
+  value: unknown;
+  /** Seconds the entry has left (fractions allowed); `0` = it never expires. */
+  ttl: number;
+}
+
+/** A backend that can tell an entry's remaining TTL. */
+export type LookupWithTtl = Required<Pick<CacheBackend, 'lookupWithTtl'>>;
 
 /** Normalises the three shapes `setMany` accepts into pairs. */
 export function entriesOf(entries: CacheEntries): Iterable<readonly [string, unknown]> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CacheConfigError } from '../errors.js';
-import { entriesOf, MISS, type CacheEntries } from './backend.js';
+import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 import { RemoteBackend, withDeadline, type RemoteBackendOptions } from './remote.js';
 
 /** A ready ioredis client: a single server (or Sentinel set) or a Cluster. */
@@ -139,6 +139,17 @@ export class RedisBackend extends RemoteBackend {
     return this.attempt('get', key, async () => {
       const data = await this.client.getBuffer(this.rawKey(key));
       return data === null ? MISS : this.decode(data);
+    });
+  }
+
+  /** GET and PTTL, pipelined into one round trip: what a tiered memory copy needs to expire in step. */
+  lookupWithTtl(key: string): Promise<EntryWithTtl | Miss> {
+    return this.attempt('get', key, async () => {
+      const rawKey = this.rawKey(key);
+      const [data, ms] = await Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)]);
+      // PTTL -2: the key expired between the two commands; -1: it has no expiry.
+      if (data === null || ms === -2) return MISS;
+      return { value: this.decode(data), ttl: ms > 0 ? ms / 1000 : 0 };
     });
   }
 

@@ -3,7 +3,15 @@
  * Keys are hoard keys (before any backend prefix). Values never travel: a receiver drops its
  * copy and reads the shared tier again when it needs the entry.
  */
-export type Invalidation = { readonly keys: readonly string[] } | { readonly clear: true };
+export type Invalidation =
+  | {
+      /** Hoard keys whose copies are out of date. */
+      readonly keys: readonly string[];
+    }
+  | {
+      /** The whole shared tier was cleared: drop every copy. */
+      readonly clear: true;
+    };
 
 /** What a bus reports to the tiered backend it serves. */
 export interface BusListener {

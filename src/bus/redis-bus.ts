@@ -5,6 +5,7 @@ import { withDeadline } from '../backends/remote.js';
 import { CacheBackendError } from '../errors.js';
 import type { BusListener, CacheBus, Invalidation } from './bus.js';
 
+/** Options of {@link RedisBus}: where to publish and listen (`url` or `client`), on which channel. */
 export interface RedisBusOptions {
   /**
    * `redis://[user:password@]host:port[/db]` or `rediss://…`: the bus makes its own two

@@ -220,6 +220,20 @@ export function runBackendConformance(describeName: string, factory: BackendFact
         assert.equal(await cache.deleteIfEquals('lock', 'token-1'), false);
       });
 
+      it('lookupWithTtl, where offered, tells the value and the seconds it has left', async () => {
+        const cache = await make();
+        if (cache.lookupWithTtl === undefined) return;
+        await cache.set('timed', { n: 1 }, 100);
+        await cache.set('forever', undefined, 0);
+        const timed = await cache.lookupWithTtl('timed');
+        assert.notEqual(timed, MISS);
+        const { value, ttl } = timed as { value: unknown; ttl: number };
+        assert.deepEqual(value, { n: 1 });
+        assert.ok(ttl > 90 && ttl <= 100, `remaining ttl ${ttl} should be within (90, 100]`);
+        assert.deepEqual(await cache.lookupWithTtl('forever'), { value: undefined, ttl: 0 });
+        assert.equal(await cache.lookupWithTtl('absent'), MISS);
+      });
+
       it('deleteMany deletes the given keys and counts those that existed', async () => {
         const cache = await make();
         await cache.setMany({ a: 1, b: 2, c: 3 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Cached, CacheBackendError, CacheModule, CacheValueTooLargeError, type CacheEvent } from 'hoard';
 import { MemcachedBackend, type MemcachedBackendOptions } from '#src/backends/memcached/memcached-backend.js';
-import { runBackendConformance } from '#src/testing/conformance.js';
+import { runBackendConformance } from 'hoard/testing';
 import { ask, startMemcached, type ManagedServer } from '../../support/servers.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -16,9 +16,7 @@ import { tierOver, waitFor, type Tier } from './support.js';
  */
 const CHILD_SCRIPT = `
 import { createInterface } from 'node:readline';
-import { MemoryBackend, RedisBackend } from 'hoard';
-import { TieredBackend } from '#src/backends/tiered/tiered-backend.js';
-import { RedisBus } from '#src/bus/redis-bus.js';
+import { MemoryBackend, RedisBackend, RedisBus, TieredBackend } from 'hoard';
 
 const [url, prefix, channel] = process.argv.slice(2);
 const l1 = new MemoryBackend();
@@ -74,7 +72,7 @@ describe('TieredBackend across processes', function () {
 
   /** One more "process" over the shared prefix and channel, with its bus subscribed. */
   async function process_(): Promise<Tier> {
-    const tier = tierOver({ l2: redis.url }, shared, { remainingTtl: true });
+    const tier = tierOver({ l2: redis.url }, shared);
     tiers.push(tier);
     await waitFor('the bus subscribed', () => tier.bus.connected, 5000);
     return tier;

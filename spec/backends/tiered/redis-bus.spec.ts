@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { Cluster, Redis } from 'ioredis';
-import { CacheBackendError } from 'hoard';
-import { RedisBus } from '#src/bus/redis-bus.js';
+import { CacheBackendError, RedisBus } from 'hoard';
 import { startRedis, startRedisCluster, type RedisServer } from '../../support/servers.js';
 import { recordingListener, waitFor } from './support.js';
 

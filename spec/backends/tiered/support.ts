@@ -1,7 +1,12 @@
-import { MemoryBackend, MISS, RedisBackend } from 'hoard';
-import type { BusListener, Invalidation } from '#src/bus/bus.js';
-import { RedisBus } from '#src/bus/redis-bus.js';
-import { TieredBackend, type LookupWithTtl, type TieredBackendOptions } from '#src/backends/tiered/tiered-backend.js';
+import {
+  MemoryBackend,
+  RedisBackend,
+  RedisBus,
+  TieredBackend,
+  type BusListener,
+  type Invalidation,
+  type TieredBackendOptions,
+} from 'hoard';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -32,19 +37,6 @@ export function recordingListener(): BusListener & { received: Invalidation[]; c
   };
 }
 
-/**
- * Until RedisBackend offers `lookupWithTtl` itself: the same answer from GET and PTTL on its own
- * client, so that L1 copies expire with the L2 entry (what the conformance TTL specs ask).
- */
-export function withRemainingTtl(l2: RedisBackend): RedisBackend & LookupWithTtl {
-  return Object.assign(l2, {
-    async lookupWithTtl(key: string) {
-      const [value, ms] = await Promise.all([l2.lookup(key), l2.client.pttl(l2.prefix + key)]);
-      return value === MISS ? MISS : { value, ttl: ms > 0 ? ms / 1000 : 0 };
-    },
-  });
-}
-
 export interface Tier {
   readonly tiered: TieredBackend;
   readonly l1: MemoryBackend;
@@ -59,11 +51,10 @@ export interface Tier {
 export function tierOver(
   url: { l2: string; bus?: string },
   shared: { prefix: string; channel: string },
-  options: Partial<TieredBackendOptions> & { l2Timeout?: number; remainingTtl?: boolean } = {},
+  options: Partial<TieredBackendOptions> & { l2Timeout?: number } = {},
 ): Tier {
   const l1 = new MemoryBackend();
   const l2 = new RedisBackend({ url: url.l2, prefix: shared.prefix, timeout: options.l2Timeout });
-  if (options.remainingTtl) withRemainingTtl(l2);
   const bus = new RedisBus({ url: url.bus ?? url.l2, channel: shared.channel });
   const tiered = new TieredBackend({ l1, l2, bus, l1Ttl: options.l1Ttl });
   return { tiered, l1, l2, bus };

@@ -1,5 +1,5 @@
 import { CacheValueTooLargeError } from '../../errors.js';
-import { entriesOf, MISS, type CacheEntries } from '../backend.js';
+import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from '../backend.js';
 import { RemoteBackend, type RemoteBackendOptions } from '../remote.js';
 import { UNTIL_NOOP } from './connection.js';
 import {
@@ -147,6 +147,19 @@ export class MemcachedBackend extends RemoteBackend {
     return this.attempt('get', key, async () => {
       const [frame] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f')));
       return frame!.code === 'EN' ? MISS : this.unpack(frame!);
+    });
+  }
+
+  /**
+   * `mg` with the `t` flag: the value and its remaining seconds. Expiries are stored one second
+   * long (see expiryOf), so that second is taken off again.
+   */
+  async lookupWithTtl(key: string): Promise<EntryWithTtl | Miss> {
+    return this.attempt('get', key, async () => {
+      const [frame] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f t')));
+      if (frame!.code === 'EN') return MISS;
+      const remaining = Number(flagOf(frame!, 't'));
+      return { value: this.unpack(frame!), ttl: remaining < 0 ? 0 : Math.max(remaining - 1, 0.5) };
     });
   }
 

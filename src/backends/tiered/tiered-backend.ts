@@ -1,26 +1,10 @@
 import type { CacheBus, Invalidation } from '../../bus/bus.js';
 import { assertSeconds, effectiveTtl } from '../../module/config.js';
-import { entriesOf, MISS, type CacheBackend, type CacheEntries, type MaybePromise, type Miss } from '../backend.js';
+import { entriesOf, MISS, type CacheBackend, type CacheEntries, type LookupWithTtl, type MaybePromise, type Miss } from '../backend.js';
 import type { MemoryBackend } from '../memory.js';
 import { FillGuard } from './fill-guard.js';
 
-/** What {@link LookupWithTtl.lookupWithTtl} answers for a key that is present. */
-export interface EntryWithTtl {
-  /** The stored value, deserialized. */
-  value: unknown;
-  /** Seconds the entry has left (fractions allowed); `0` = it never expires. */
-  ttl: number;
-}
-
-/**
- * Optional on a shared backend: an entry and its remaining TTL in one round trip (Redis: GET and
- * PTTL pipelined; Memcached: `mg` with the `t` flag), so that an L1 copy expires together with
- * the L2 entry instead of living `l1Ttl` seconds. {@link MISS} when the key is absent.
- */
-export interface LookupWithTtl {
-  lookupWithTtl(key: string): Promise<EntryWithTtl | Miss>;
-}
-
+/** Options of {@link TieredBackend}: a memory tier in front of a shared one, and a bus between processes. */
 export interface TieredBackendOptions {
   /** The tier in this process, read first: a `MemoryBackend`. Closed with the tiered backend. */
   l1: MemoryBackend;
@@ -70,8 +54,11 @@ interface Keep<T> {
  */
 export class TieredBackend implements CacheBackend {
   readonly synchronous = false;
+  /** The memory tier of this process; see {@link TieredBackendOptions.l1}. */
   readonly l1: MemoryBackend;
+  /** The shared tier; see {@link TieredBackendOptions.l2}. */
   readonly l2: CacheBackend;
+  /** The invalidation bus, if any; see {@link TieredBackendOptions.bus}. */
   readonly bus: CacheBus | undefined;
   /** Seconds; see {@link TieredBackendOptions.l1Ttl}. */
   readonly l1Ttl: number;
