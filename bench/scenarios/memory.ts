@@ -1,0 +1,62 @@
+import { drive, interleave, type Budget, type Throughput } from '../harness.js';
+import { target, type Section } from '../report.js';
+import { memorySubjects } from '../subjects/memory.js';
+import { build, type Subject } from '../subjects/subject.js';
+import { Computation } from '../workload.js';
+import { prewarm, ratioOf, summarise, throughputSection, timeHits } from './throughput.js';
+
+const SIGNATURE = 'An async method `(id: number, opts: { region: string })`, called with a fresh `opts` object each time';
+
+export async function memoryHit(budget: Budget): Promise<Section> {
+  const subjects = await Promise.all(memorySubjects.map((factory) => build(factory, new Computation(), undefined)));
+  await prewarm(subjects);
+  const measured = await timeHits(subjects, 1, budget);
+  await Promise.all(subjects.map((subject) => subject.close()));
+  const method = ratioOf(measured, 'hoard @Cached');
+  const fn = ratioOf(measured, 'hoard cached(fn)');
+  const overMemoizee = ratioOf(measured, 'hoard @Cached', 'memoizee');
+  return throughputSection(
+    'Memory hit, sequential',
+    `${SIGNATURE}, awaited one call at a time over 1000 cached keys. Floor: \`Map.get(JSON.stringify([id, opts]))\` ` +
+      'inside an async function. memoizee (promise mode) and p-memoize are given `JSON.stringify` keys, because their ' +
+      'defaults key on object identity or on the first argument only; @type-cacheable runs over a Map client and its ' +
+      'default key (md5 of the serialized arguments).',
+    measured,
+    [
+      target('memory hit, hoard @Cached ≥ 0.8× floor', method, 0.8),
+      target('memory hit, hoard cached(fn) ≥ 0.8× floor', fn, 0.8),
+      target('memory hit, hoard @Cached ≥ 1.5× memoizee', overMemoizee, 1.5, `${overMemoizee.toFixed(2)}× memoizee`),
+    ],
+  );
+}
+
+/** Ids never used before in this process, so every call in the miss scenario is a miss. */
+let freshId = 1_000_000;
+
+export async function memoryMiss(budget: Budget): Promise<Section> {
+  // A fresh cache per round keeps memory bounded: unbounded peers would otherwise grow for the whole run.
+  const measure = async (factory: (typeof memorySubjects)[number]): Promise<{ subject: Subject; throughput: Throughput; problem: string }> => {
+    const subject = await build(factory, new Computation(), undefined);
+    // Untimed first: some libraries set themselves up lazily during their first calls.
+    await drive(subject.lookup, subject.name, () => freshId++, 1, budget.sliceMs / 4);
+    const runsBefore = subject.computation.runs;
+    const throughput = await drive(subject.lookup, subject.name, () => freshId++, 1, budget.sliceMs);
+    await subject.close();
+    const runs = subject.computation.runs - runsBefore;
+    return { subject, throughput, problem: runs === throughput.ops ? '' : `computed ${runs} times for ${throughput.ops} distinct calls` };
+  };
+  await interleave(memorySubjects, 1, measure);
+  const rounds = await interleave(memorySubjects, budget.rounds, measure);
+  const measured = rounds.map((samples) =>
+    summarise(samples[0]!.subject, samples.map((s) => s.throughput), samples.map((s) => s.problem).find((p) => p !== '') ?? ''),
+  );
+  const overPMemoize = ratioOf(measured, 'hoard @Cached', 'p-memoize');
+  return throughputSection(
+    'Memory miss, sequential',
+    `${SIGNATURE}, with an id never used before on every call: each call looks up, computes (a resolved promise) and ` +
+      'stores. Every cache starts empty each round and is sized so that nothing is evicted. Floor: the same hand-written ' +
+      'Map memoization as for hits.',
+    measured,
+    [target('memory miss, hoard @Cached ≥ 1.0× p-memoize', overPMemoize, 1.0, `${overPMemoize.toFixed(2)}× p-memoize`)],
+  );
+}

@@ -1,0 +1,40 @@
+import type { Budget } from '../harness.js';
+import { target, type Section } from '../report.js';
+import { build, type SubjectFactory } from '../subjects/subject.js';
+import { Computation } from '../workload.js';
+import { prewarm, ratioOf, throughputSection, timeHits } from './throughput.js';
+
+/** Callers in flight: one at a time (latency-bound), and many (throughput-bound, pipelining). */
+const IN_FLIGHT = [1, 256] as const;
+
+export interface RemoteHit<Server> {
+  readonly server: string;
+  readonly subjects: readonly SubjectFactory<Server>[];
+  readonly description: string;
+  /** The subject the targets are about, and the ratio each in-flight level must reach. */
+  readonly hoard: string;
+  readonly bounds: Readonly<Partial<Record<(typeof IN_FLIGHT)[number], number>>>;
+}
+
+/** Hits on a remote server, 1 and 256 in flight: one section each, subjects built and filled once. */
+export async function remoteHit<Server>(scenario: RemoteHit<Server>, server: Server, budget: Budget): Promise<Section[]> {
+  const subjects = [];
+  for (const factory of scenario.subjects) subjects.push(await build(factory, new Computation(), server));
+  await prewarm(subjects);
+  const sections: Section[] = [];
+  for (const inFlight of IN_FLIGHT) {
+    const measured = await timeHits(subjects, inFlight, budget);
+    const ratio = ratioOf(measured, scenario.hoard);
+    const bound = scenario.bounds[inFlight];
+    sections.push(
+      throughputSection(
+        `${scenario.server} hit, ${inFlight} in flight`,
+        `${scenario.description} ${inFlight === 1 ? 'One call at a time: round-trip latency.' : `${inFlight} callers, each awaiting its call before the next, over 1000 keys (so concurrent calls have distinct keys and no single flight can merge them).`}`,
+        measured,
+        bound === undefined ? [] : [target(`${scenario.server} hit, ${inFlight} in flight: ${scenario.hoard} ≥ ${bound}× floor`, ratio, bound)],
+      ),
+    );
+  }
+  await Promise.all(subjects.map((subject) => subject.close()));
+  return sections;
+}

@@ -1,0 +1,31 @@
+import { Cached, CacheModule, cached, type CacheBackend } from 'hoard';
+import type { Computation, Lookup, Options, Value } from '../workload.js';
+
+/** Seconds every subject keeps entries: far longer than a run, so nothing expires while measured. */
+export const TTL_SECONDS = 300;
+
+let registrations = 0;
+
+/** Registers `backend` under a name of its own, so subjects never share entries. */
+export function registerBackend(backend: CacheBackend): string {
+  const name = `bench-${++registrations}`;
+  CacheModule.register(name, backend);
+  return name;
+}
+
+/** The workload as a user writes it: an async method decorated with `@Cached`. */
+export function cachedMethod(backend: string, computation: Computation): Lookup {
+  class Reports {
+    @Cached({ backend, ttl: TTL_SECONDS })
+    async lookup(id: number, opts: Options): Promise<Value> {
+      return computation.run(id, opts);
+    }
+  }
+  const reports = new Reports();
+  return (id, opts) => reports.lookup(id, opts);
+}
+
+/** The workload memoized as a plain function with `cached(fn)`. */
+export function cachedFunction(backend: string, computation: Computation): Lookup {
+  return cached(computation.run, { name: 'lookup', backend, ttl: TTL_SECONDS });
+}

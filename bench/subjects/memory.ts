@@ -1,0 +1,152 @@
+import { Cacheable as TypeCacheable, type CacheClient } from '@type-cacheable/core';
+import { BentoCache, bentostore } from 'bentocache';
+import { memoryDriver } from 'bentocache/drivers/memory';
+import { createCache } from 'cache-manager';
+import { Cacheable } from 'cacheable';
+import { MemoryBackend } from 'hoard';
+import { LRUCache } from 'lru-cache';
+import memoize from 'memoizee';
+import pMemoize from 'p-memoize';
+import type { Options, Value } from '../workload.js';
+import { cachedFunction, cachedMethod, registerBackend, TTL_SECONDS } from './hoard.js';
+import { viaBentocache, viaCacheManager } from './peers.js';
+import { jsonKey, memoizeOver, nothingToClose, type SubjectFactory } from './subject.js';
+
+/** Large enough that no subject evicts within a run: misses measure computing and storing, not LRU. */
+const MAX_ENTRIES = 1_000_000;
+
+/** What any hand-written memoization does at least: one `Map.get` under `JSON.stringify(args)`. */
+export const floor: SubjectFactory = {
+  name: 'floor: Map + JSON.stringify',
+  role: 'floor',
+  async create(computation) {
+    return { lookup: memoizeOver(new Map(), computation), close: nothingToClose };
+  },
+};
+
+export const hoardMethod: SubjectFactory = {
+  name: 'hoard @Cached',
+  role: 'hoard',
+  async create(computation) {
+    const backend = registerBackend(new MemoryBackend({ maxEntries: MAX_ENTRIES }));
+    return { lookup: cachedMethod(backend, computation), close: nothingToClose };
+  },
+};
+
+const hoardFunction: SubjectFactory = {
+  name: 'hoard cached(fn)',
+  role: 'hoard',
+  async create(computation) {
+    const backend = registerBackend(new MemoryBackend({ maxEntries: MAX_ENTRIES }));
+    return { lookup: cachedFunction(backend, computation), close: nothingToClose };
+  },
+};
+
+export const memoizee: SubjectFactory = {
+  name: 'memoizee',
+  role: 'peer',
+  async create(computation) {
+    // Its default keys objects by identity, which a fresh `opts` per call never matches.
+    const lookup = memoize(computation.run, { promise: true, normalizer: (args) => jsonKey(args[0], args[1]), maxAge: TTL_SECONDS * 1000 });
+    return { lookup, close: nothingToClose };
+  },
+};
+
+const pMemoizeSubject: SubjectFactory = {
+  name: 'p-memoize',
+  role: 'peer',
+  async create(computation) {
+    // Its default key is the first argument alone, which would mix up regions.
+    const lookup = pMemoize(computation.run, { cacheKey: ([id, opts]) => jsonKey(id, opts) });
+    return { lookup, close: nothingToClose };
+  },
+};
+
+const cacheManager: SubjectFactory = {
+  name: 'cache-manager',
+  role: 'peer',
+  async create(computation) {
+    return viaCacheManager(createCache({ ttl: TTL_SECONDS * 1000 }), computation);
+  },
+};
+
+/** bentocache's memory tier holds `maxItems` (its lru-cache preallocates for that many). */
+export function bentocacheWith(maxItems: number): SubjectFactory {
+  return {
+    name: 'bentocache',
+    role: 'peer',
+    async create(computation) {
+      const bento = new BentoCache({ default: 'memory', stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems })) } });
+      return viaBentocache(bento, computation);
+    },
+  };
+}
+
+/** The floor's memoization over lru-cache instead of a Map, holding `max` entries (preallocated). */
+export function lruCacheWith(max: number): SubjectFactory {
+  return {
+    name: 'lru-cache',
+    role: 'peer',
+    async create(computation) {
+      return { lookup: memoizeOver(new LRUCache<string, Value>({ max, ttl: TTL_SECONDS * 1000 }), computation), close: nothingToClose };
+    },
+  };
+}
+
+const cacheable: SubjectFactory = {
+  name: 'cacheable',
+  role: 'peer',
+  async create(computation) {
+    const cache = new Cacheable({ ttl: TTL_SECONDS * 1000 });
+    return { lookup: cache.wrap(computation.run), close: () => cache.disconnect() };
+  },
+};
+
+/** @type-cacheable ships no in-process client; this is the whole of what its adapters do for a Map. */
+class MapClient implements CacheClient {
+  private readonly map = new Map<string, unknown>();
+  async get(key: string): Promise<unknown> {
+    return this.map.get(key);
+  }
+  async set(key: string, value: unknown): Promise<void> {
+    this.map.set(key, value);
+  }
+  async del(keys: string | string[]): Promise<void> {
+    for (const key of ([] as string[]).concat(keys)) this.map.delete(key);
+  }
+  async keys(): Promise<string[]> {
+    return [...this.map.keys()];
+  }
+  async delHash(): Promise<void> {}
+  getClientTTL(): number {
+    return 0;
+  }
+}
+
+const typeCacheable: SubjectFactory = {
+  name: '@type-cacheable',
+  role: 'peer',
+  async create(computation) {
+    const client = new MapClient();
+    class Reports {
+      @TypeCacheable({ client, ttlSeconds: TTL_SECONDS })
+      async lookup(id: number, opts: Options): Promise<Value> {
+        return computation.run(id, opts);
+      }
+    }
+    const reports = new Reports();
+    return { lookup: (id, opts) => reports.lookup(id, opts), close: nothingToClose };
+  },
+};
+
+export const memorySubjects: SubjectFactory[] = [
+  floor,
+  hoardMethod,
+  hoardFunction,
+  memoizee,
+  pMemoizeSubject,
+  cacheManager,
+  bentocacheWith(MAX_ENTRIES),
+  cacheable,
+  typeCacheable,
+];
