@@ -1,8 +1,8 @@
 /**
- * The soak: worker processes call decorated methods on a shared Redis and two memcached
- * servers while this script kills (SIGKILL, then restart on the same port) and hangs
- * (SIGSTOP, then SIGCONT) the servers at random. Bounded in time; loopback only; the servers
- * are its own, on free ports.
+ * The soak: worker processes call decorated methods on a TieredBackend (memory in front of
+ * Redis, with a RedisBus), on Redis alone and on two memcached servers, while this script
+ * kills (SIGKILL, then restart on the same port) and hangs (SIGSTOP, then SIGCONT) the servers
+ * at random. Bounded in time; loopback only; the servers are its own, on free ports.
  *
  *   npm run soak                          # 120 s, 4 workers
  *   npm run soak -- --duration 30 --workers 2
@@ -84,7 +84,8 @@ const tell = (workers: ChildProcess[], type: ToWorker['type']) => workers.forEac
 const redis = await startRedis();
 const memcached = await Promise.all([startMemcached(), startMemcached()]);
 const servers = [redis, ...memcached];
-const backends = ['redis', 'memcached'];
+/** Tiered(Memory, Redis) with a RedisBus, Redis alone, and two memcached servers. */
+const backends = ['tiered', 'redis', 'memcached'];
 const latencyBoundMs = timeoutMs + COMPUTE_MS + SLACK_MS;
 
 const workers = Array.from({ length: workerCount }, (_, id) => {

@@ -4,7 +4,7 @@
  * latencies, memory and a recovery check to the orchestrator (run.ts) over IPC.
  */
 import { isDeepStrictEqual, inspect } from 'node:util';
-import { CacheModule, MemcachedBackend, RedisBackend } from 'hoard';
+import { CacheModule, MemcachedBackend, MemoryBackend, RedisBackend, RedisBus, TieredBackend } from 'hoard';
 import { awkwardStrings, expected, tagOf, workloadOn, type Workload } from './workload.js';
 import type { ToWorker, WorkerConfig, WorkerReport } from './protocol.js';
 
@@ -52,6 +52,16 @@ process.on('uncaughtException', (error) => {
 
 const timeout = config.timeoutMs / 1000;
 CacheModule.register('redis', new RedisBackend({ url: config.redisUrl, prefix: 'soak:', timeout }));
+const l2 = new RedisBackend({ url: config.redisUrl, prefix: 'soak-tiered:', timeout });
+CacheModule.register(
+  'tiered',
+  new TieredBackend({
+    l1: new MemoryBackend({ maxEntries: 2_000 }),
+    l2,
+    bus: new RedisBus({ client: l2.client, channel: 'soak-tiered:invalidations', timeout }),
+    l1Ttl: 5,
+  }),
+);
 CacheModule.register('memcached', new MemcachedBackend({ servers: config.memcached, prefix: 'soak:', timeout }));
 CacheModule.on('error', () => report.errorsReported++);
 

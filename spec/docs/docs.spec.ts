@@ -115,10 +115,16 @@ async function emptyServers(servers: Servers): Promise<void> {
   await Promise.all(servers.memcached.map((server) => ask(server.port, 'flush_all\r\n', (reply) => reply.endsWith('\r\n'))));
 }
 
-/** Runs the compiled snippet with Node; resolves with its failure output, or undefined when it exited 0. */
-function run(file: string): Promise<string | undefined> {
+/**
+ * Runs the compiled snippet with Node; resolves with its failure output, or undefined when it
+ * exited 0. Snippets that read `REDIS_URL` get the suite's Redis too, whatever the machine's
+ * environment says; `CACHE` (read by a recipe) is left unset.
+ */
+function run(file: string, servers: Servers): Promise<string | undefined> {
+  const { CACHE: _ignored, ...env } = process.env;
   return new Promise((resolve) => {
-    execFile(process.execPath, [file], { cwd: root, timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+    const options = { cwd: root, env: { ...env, REDIS_URL: servers.redis.url }, timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' as const };
+    execFile(process.execPath, [file], options, (error, stdout, stderr) => {
       if (!error) return resolve(undefined);
       const reason = error.killed ? `did not exit within ${RUN_TIMEOUT_MS} ms (something left open?)` : `exit code ${String(error.code)}`;
       resolve(`${reason}\n--- stderr\n${stderr}\n--- stdout\n${stdout}`);
@@ -172,7 +178,7 @@ describe('docs: every TypeScript block of README.md and docs/', function () {
       const file = join(outDir, relative(root, fileOf(block)).replaceAll('/', '-').replace(/\.ts$/, '.js'));
       writeFileSync(file, outputText);
       await emptyServers(servers);
-      const failure = await run(file);
+      const failure = await run(file, servers);
       if (failure !== undefined) expect.fail(`${where(block)} failed: ${failure}`);
     });
   }
