@@ -2,7 +2,10 @@
 export interface CacheModuleOptions {
   /** Seconds an entry lives when neither the decorator nor the backend says; `0` = forever. Default 300. */
   defaultTtl?: number;
-  /** Prepended as is to every hoard key (e.g. `'myapp:'`). Default `''`. */
+  /**
+   * Prepended as is to every hoard key, custom keys included (e.g. `'myapp:'`: bring your own
+   * separator). A backend's own `prefix` goes in front of it on the server. Default `''`.
+   */
   keyPrefix?: string;
   /** `lock` for every `@Cached` that does not say otherwise (distributed single flight). Default false. */
   lock?: boolean;
