@@ -108,7 +108,8 @@ function escapeXml(text: string): string {
  */
 export function svgChart(sections: readonly Section[]): string {
   const charted = sections.filter((section) => section.bars.length > 0);
-  const labelWidth = 300;
+  // Room for the longest label at ~7.2 px a character of the 12 px sans-serif font (wide glyphs included).
+  const labelWidth = Math.max(200, Math.ceil(Math.max(...charted.flatMap((s) => s.bars.map((b) => b.label.length))) * 7.2) + 16);
   const barArea = 420;
   const rowHeight = 18;
   const scaleMax = Math.max(1.5, Math.min(3, Math.ceil(Math.max(...charted.flatMap((s) => s.bars.map((b) => b.ratio))) * 4) / 4));
@@ -133,20 +134,22 @@ export function svgChart(sections: readonly Section[]): string {
   const height = y + 30;
   const ticks: string[] = [];
   for (let tick = 0; tick <= scaleMax + 1e-9; tick += 0.5) {
+    const line = tick === 1 ? 'stroke="#d62728" stroke-dasharray="4 3"' : 'stroke="#e5e5e5"';
     ticks.push(
-      `<line x1="${x(tick)}" y1="50" x2="${x(tick)}" y2="${height - 22}" stroke="${tick === 1 ? '#d62728' : '#e5e5e5'}"${tick === 1 ? ' stroke-dasharray="4 3"' : ''}/>`,
+      `<line x1="${x(tick)}" y1="50" x2="${x(tick)}" y2="${height - 22}" ${line}/>`,
       `<text x="${x(tick)}" y="${height - 8}" text-anchor="middle">${tick.toFixed(1)}×</text>`,
     );
   }
   const width = labelWidth + barArea + 70;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"` +
+      ' font-family="sans-serif" font-size="12">',
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="8" y="16" font-weight="bold">Throughput as a ratio to each scenario's floor (dashed line: 1.0×; longer is faster)</text>`,
-    ...(['floor', 'hoard', 'peer'] as const).map(
-      (role, i) =>
-        `<rect x="${8 + i * 90}" y="25" width="10" height="10" fill="${COLOURS[role]}"/><text x="${22 + i * 90}" y="34">${role === 'peer' ? 'peers' : role}</text>`,
-    ),
+    ...(['floor', 'hoard', 'peer'] as const).flatMap((role, i) => [
+      `<rect x="${8 + i * 90}" y="25" width="10" height="10" fill="${COLOURS[role]}"/>`,
+      `<text x="${22 + i * 90}" y="34">${role === 'peer' ? 'peers' : role}</text>`,
+    ]),
     ...ticks,
     ...body,
     '</svg>',

@@ -146,7 +146,9 @@ async function main(): Promise<void> {
   };
   writeFileSync(join(folder, 'benchmarks.md'), markdownReport(machine, sections, chart));
   console.log(`\nwrote ${join(folder, 'benchmarks.md')} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  for (const t of sections.flatMap((section) => section.targets)) console.log(`${t.holds ? 'holds ' : 'MISSED'}  ${t.target}: ${t.measured}`);
+  for (const t of sections.flatMap((section) => section.targets)) {
+    console.log(`${t.holds ? 'holds ' : 'MISSED'}  ${t.target}: ${t.measured}`);
+  }
 }
 
 function serverVersions(): string {

@@ -26,14 +26,14 @@ export async function remoteHit<Server>(scenario: RemoteHit<Server>, server: Ser
     const measured = await timeHits(subjects, inFlight, budget);
     const ratio = ratioOf(measured, scenario.hoard);
     const bound = scenario.bounds[inFlight];
-    sections.push(
-      throughputSection(
-        `${scenario.server} hit, ${inFlight} in flight`,
-        `${scenario.description} ${inFlight === 1 ? 'One call at a time: round-trip latency.' : `${inFlight} callers, each awaiting its call before the next, over 1000 keys (so concurrent calls have distinct keys and no single flight can merge them).`}`,
-        measured,
-        bound === undefined ? [] : [target(`${scenario.server} hit, ${inFlight} in flight: ${scenario.hoard} ≥ ${bound}× floor`, ratio, bound)],
-      ),
-    );
+    const load =
+      inFlight === 1
+        ? 'One call at a time: round-trip latency.'
+        : `${inFlight} callers, each awaiting its call before the next, over 1000 keys (so concurrent calls have ` +
+          'distinct keys and no single flight can merge them).';
+    const title = `${scenario.server} hit, ${inFlight} in flight`;
+    const targets = bound === undefined ? [] : [target(`${title}: ${scenario.hoard} ≥ ${bound}× floor`, ratio, bound)];
+    sections.push(throughputSection(title, `${scenario.description} ${load}`, measured, targets));
   }
   await Promise.all(subjects.map((subject) => subject.close()));
   return sections;

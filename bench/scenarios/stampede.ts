@@ -41,7 +41,11 @@ export async function stampede(groups: readonly StampedeGroup[], repetitions: nu
       await subject.close();
       rows.push([subject.name, group.where, runs.join(', '), `${median(wallMs).toFixed(0)} ms`]);
       if (factory.role === 'hoard') {
-        targets.push({ target: `stampede on ${group.where}: ${subject.name} computes exactly once`, measured: runs.join(', '), holds: runs.every((count) => count === 1) });
+        targets.push({
+          target: `stampede on ${group.where}: ${subject.name} computes exactly once`,
+          measured: runs.join(', '),
+          holds: runs.every((count) => count === 1),
+        });
       }
     }
   }

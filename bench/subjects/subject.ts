@@ -39,7 +39,10 @@ export function jsonKey(id: number, opts: object): string {
  * The memoization people write by hand over a Map-like store: look up `JSON.stringify([id, opts])`;
  * on a miss compute, store and return. The memory floor is this over a Map.
  */
-export function memoizeOver(store: { get(key: string): Value | undefined; set(key: string, value: Value): unknown }, computation: Computation): Lookup {
+export function memoizeOver(
+  store: { get(key: string): Value | undefined; set(key: string, value: Value): unknown },
+  computation: Computation,
+): Lookup {
   return async (id, opts) => {
     const key = jsonKey(id, opts);
     const hit = store.get(key);

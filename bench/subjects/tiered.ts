@@ -20,7 +20,7 @@ const freshNamespace = () => `t${++namespaces}`;
 const floor: SubjectFactory<RedisServer> = { name: memoryFloor.name, role: 'floor', create: (computation) => memoryFloor.create(computation) };
 
 const hoard: SubjectFactory<RedisServer> = {
-  name: 'hoard @Cached + TieredBackend (memory, Redis, bus)',
+  name: 'hoard @Cached + TieredBackend',
   role: 'hoard',
   async create(computation, server) {
     const namespace = freshNamespace();
