@@ -38,8 +38,11 @@ export interface WorkerReport {
   unhandled: number;
   maxLatencyMs: number;
   slowestCall: string;
-  /** Decorated calls slower than `latencyBoundMs`. */
+  /** Decorated calls slower than `latencyBoundMs`, and the first few of them described. */
   overBound: number;
+  overBoundCalls: string[];
+  /** The longest the event loop was held up (ms) between the warm-up and the stop. */
+  maxLoopDelayMs: number;
   /** MB after a full GC, after the warm-up and at the end. */
   rssStart: number;
   rssEnd: number;

@@ -157,6 +157,8 @@ const summary = {
   slowestCall: slowest.slowestCall,
   latencyBoundMs,
   overBound: sum('overBound'),
+  overBoundCalls: done.flatMap((report) => report.overBoundCalls),
+  maxLoopDelayMs: Math.round(Math.max(...done.map((report) => report.maxLoopDelayMs))),
   rssStartMb: Math.round(average('rssStart')),
   rssEndMb: Math.round(average('rssEnd')),
   heapStartMb: Math.round(average('heapStart')),
@@ -167,14 +169,15 @@ const summary = {
 };
 const passed = summary.wrong === 0 && summary.callerErrors === 0 && summary.unhandled === 0 && recovered;
 
-for (const line of summary.samples) console.log(line);
+for (const line of [...summary.samples, ...summary.overBoundCalls]) console.log(line);
 console.log(
   `soak: ${summary.seconds} s, ${summary.workers} workers over ${backends.join(' + ')}: ` +
     `${summary.calls.toLocaleString('en')} calls, ${summary.errorsReported.toLocaleString('en')} errors reported, ` +
     `${summary.outages} outages survived (${summary.kills} kills, ${summary.hangs} hangs), ` +
     `hit ratio ${backends.map((backend) => `${backend} ${summary.hitRatio[backend]!.toFixed(2)}`).join(', ')}, ` +
     `wrong values ${summary.wrong}, rejected calls ${summary.callerErrors}, unhandled rejections ${summary.unhandled}, ` +
-    `max latency ${summary.maxLatencyMs} ms (bound ${latencyBoundMs} ms = timeout ${timeoutMs} + compute ${COMPUTE_MS} + slack ${SLACK_MS}; ${summary.overBound} over), ` +
+    `max latency ${summary.maxLatencyMs} ms (bound ${latencyBoundMs} ms = timeout ${timeoutMs} + compute ${COMPUTE_MS} + slack ${SLACK_MS}; ${summary.overBound} over; ` +
+    `event loop held up to ${summary.maxLoopDelayMs} ms), ` +
     `recovered in ${backends.map((backend) => `${backend} ${Math.round(recovery[backend]!)} ms`).join(', ')}, ` +
     `RSS ${summary.rssStartMb} → ${summary.rssEndMb} MB, heap ${summary.heapStartMb} → ${summary.heapEndMb} MB per worker` +
     ` — ${passed ? 'PASS' : 'FAIL'}`,

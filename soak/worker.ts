@@ -3,6 +3,7 @@
  * decorated calls, checks every returned value against its arguments, and reports counts,
  * latencies, memory and a recovery check to the orchestrator (run.ts) over IPC.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { isDeepStrictEqual, inspect } from 'node:util';
 import { CacheModule, MemcachedBackend, MemoryBackend, RedisBackend, RedisBus, TieredBackend } from 'hoard';
 import { awkwardStrings, expected, tagOf, workloadOn, type Workload } from './workload.js';
@@ -26,6 +27,8 @@ const report: WorkerReport = {
   maxLatencyMs: 0,
   slowestCall: '',
   overBound: 0,
+  overBoundCalls: [],
+  maxLoopDelayMs: 0,
   rssStart: 0,
   rssEnd: 0,
   heapStart: 0,
@@ -124,9 +127,9 @@ async function directCall(Workload: Function): Promise<void> {
 let stopping = false;
 
 async function loop(): Promise<void> {
-  const instances = workloads.map(({ Workload }) => ({ Workload, workload: new Workload() }));
+  const instances = workloads.map(({ backend, Workload }) => ({ backend, Workload, workload: new Workload() }));
   while (!stopping) {
-    const { Workload, workload } = pick(instances);
+    const { backend, Workload, workload } = pick(instances);
     if (int(100) < 2) {
       await directCall(Workload);
       continue;
@@ -147,9 +150,12 @@ async function loop(): Promise<void> {
     report.calls++;
     if (ms > report.maxLatencyMs) {
       report.maxLatencyMs = ms;
-      report.slowestCall = call.what;
+      report.slowestCall = `${backend} ${call.what}`;
     }
-    if (ms > config.latencyBoundMs) report.overBound++;
+    if (ms > config.latencyBoundMs) {
+      report.overBound++;
+      if (report.overBoundCalls.length < 5) report.overBoundCalls.push(`worker ${config.id}: ${backend} ${call.what} took ${Math.round(ms)} ms`);
+    }
     // A short pause per call keeps the workers from starving the servers of CPU.
     await sleep(1);
   }
@@ -188,16 +194,21 @@ async function recoveryCheck(): Promise<void> {
 }
 
 let loops: Promise<void>[] = [];
+/** How late timers fire: time this process was not running JavaScript (GC, CPU starvation). */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
 process.on('message', (message: ToWorker) => {
   if (message.type === 'run') {
     loops = Array.from({ length: config.concurrency }, loop);
   } else if (message.type === 'mark') {
+    loopDelay.enable();
     const { rss, heap } = memory();
     report.rssStart = rss;
     report.heapStart = heap;
   } else if (message.type === 'stop') {
     stopping = true;
+    loopDelay.disable();
+    report.maxLoopDelayMs = loopDelay.max / 1e6;
     void Promise.all(loops)
       .then(() => {
         for (const [backend, counts] of Object.entries(CacheModule.stats().backends)) {
