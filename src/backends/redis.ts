@@ -130,6 +130,7 @@ export class RedisBackend extends RemoteBackend {
     const settings = { ...cacheClientOptions(this.timeout * 1000), ...ioredisOptions };
     this.client = url === undefined ? new Redis(settings) : new Redis(url, settings);
     this.ownsClient = true;
+    this.clientBoundsRequests = typeof settings.commandTimeout === 'number' && settings.commandTimeout <= this.timeout * 1000;
     // Connection errors reach callers as failed operations (and from there `error` events);
     // without a listener ioredis would also log every failed reconnect attempt.
     this.client.on('error', () => undefined);
