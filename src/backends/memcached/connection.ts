@@ -110,8 +110,20 @@ export class Connection {
     const chunks = this.outgoing;
     this.outgoing = [];
     if (this.dead !== undefined) return;
+    // Command lines are joined into one string per run: one write of a batch instead of a writev
+    // of hundreds of small pieces (measured in bench/ as a third of a hit's time at 1 in flight).
     this.socket.cork();
-    for (const chunk of chunks) this.socket.write(chunk);
+    let text = '';
+    for (const chunk of chunks) {
+      if (typeof chunk === 'string') {
+        text += chunk;
+        continue;
+      }
+      if (text !== '') this.socket.write(text);
+      text = '';
+      this.socket.write(chunk);
+    }
+    if (text !== '') this.socket.write(text);
     this.socket.uncork();
   }
 
