@@ -137,11 +137,9 @@ export class RedisBackend extends RemoteBackend {
   }
 
   lookup(key: string): Promise<unknown> {
-    return this.attempt('get', key, async () => {
-      const data = await this.client.getBuffer(this.rawKey(key));
-      return data === null ? MISS : this.decode(data);
-    });
+    return this.attempt('get', key, () => this.client.getBuffer(this.rawKey(key))).then((data) => (data === null ? MISS : this.decode(data)));
   }
+
 
   /** GET and PTTL, pipelined into one round trip: what a tiered memory copy needs to expire in step. */
   lookupWithTtl(key: string): Promise<EntryWithTtl | Miss> {
