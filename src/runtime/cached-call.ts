@@ -135,43 +135,61 @@ export class CachedCall extends CallSite {
     const inflight = registration.inflight;
     const pending = inflight.get(key);
     if (pending !== undefined) return pending;
-    const call = this.lookupOrCompute(registration, self, args, key);
+    // One reaction per call, registered in `inflight` until it settles (single flight). A hit
+    // unregisters inline; the slower paths do it as they settle. Each runs after the
+    // registration, since promise reactions never run synchronously.
+    let lookup: unknown;
+    try {
+      lookup = registration.backend.lookup(key);
+    } catch (error) {
+      lookup = Promise.reject(error);
+    }
+    const call = Promise.resolve(lookup).then(
+      (entry) => {
+        if (entry === MISS) return this.afterMiss(registration, self, args, key);
+        inflight.delete(key);
+        this.hit(registration, key);
+        return this.enveloped ? this.served(registration, self, args, key, entry) : entry;
+      },
+      (error) => {
+        this.report(registration, key, 'get', error);
+        // Fail-open: the caller gets a computed value; a store (or a lock) would only wait on the
+        // same fault. An entry that cannot be read is a miss instead, and the new value replaces it.
+        if (error instanceof CacheSerializationError) return this.afterMiss(registration, self, args, key);
+        return this.unregisterAfter(registration, key, () => this.callee.fn.apply(self, args));
+      },
+    );
     inflight.set(key, call);
-    const forget = (): void => {
-      inflight.delete(key);
-    };
-    call.then(forget, forget);
     return call;
   }
 
-  private async lookupOrCompute(registration: Registration, self: unknown, args: unknown[], key: string): Promise<unknown> {
+  private afterMiss(registration: Registration, self: unknown, args: unknown[], key: string): Promise<unknown> {
+    this.miss(registration, key);
+    if (!(this.options.lock ?? moduleConfig().lock)) return this.unregisterAfter(registration, key, () => this.computeAndStore(self, args, key));
+    return this.unregisterAfter(registration, key, () =>
+      computeUnderLock({
+        backend: registration.backend,
+        key,
+        lockTimeout: this.options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
+        lockTtl: this.options.lockTtl ?? DEFAULT_LOCK_TTL,
+        compute: () => this.computeAndStore(self, args, key),
+        poll: async () => {
+          const entry = await registration.backend.lookup(key);
+          if (entry === MISS) return undefined;
+          return { value: this.enveloped ? this.served(registration, self, args, key, entry) : entry };
+        },
+        report: (operation, error) => this.report(registration, key, operation, error),
+      }),
+    );
+  }
+
+  /** Runs `work` and unregisters the call from `inflight` once it settles, whichever way. */
+  private async unregisterAfter(registration: Registration, key: string, work: () => unknown): Promise<unknown> {
     try {
-      const entry = await registration.backend.lookup(key);
-      if (entry !== MISS) {
-        this.hit(registration, key);
-        return this.enveloped ? this.served(registration, self, args, key, entry) : entry;
-      }
-      this.miss(registration, key);
-    } catch (error) {
-      this.report(registration, key, 'get', error);
-      // Fail-open: the caller gets a computed value; a store (or a lock) would only wait on the
-      // same fault. An entry that cannot be read is a miss instead, and the new value replaces it.
-      if (!(error instanceof CacheSerializationError)) return this.callee.fn.apply(self, args);
+      return await work();
+    } finally {
+      registration.inflight.delete(key);
     }
-    if (!(this.options.lock ?? moduleConfig().lock)) return this.computeAndStore(self, args, key);
-    return computeUnderLock({
-      backend: registration.backend,
-      key,
-      lockTimeout: this.options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
-      lockTtl: this.options.lockTtl ?? DEFAULT_LOCK_TTL,
-      compute: () => this.computeAndStore(self, args, key),
-      poll: async () => {
-        const entry = await registration.backend.lookup(key);
-        if (entry === MISS) return undefined;
-        return { value: this.enveloped ? this.served(registration, self, args, key, entry) : entry };
-      },
-      report: (operation, error) => this.report(registration, key, operation, error),
-    });
   }
 
   private async computeAndStore(self: unknown, args: unknown[], key: string): Promise<unknown> {
