@@ -17,6 +17,7 @@ import { memoryHit, memoryMiss } from './scenarios/memory.js';
 import { remoteHit } from './scenarios/remote.js';
 import { tieredHit } from './scenarios/tiered.js';
 import { stampede } from './scenarios/stampede.js';
+import { defences } from './scenarios/defences.js';
 import { memorySubjects } from './subjects/memory.js';
 import { memcachedSubjects } from './subjects/memcached.js';
 import { redisSubjects } from './subjects/redis.js';
@@ -95,6 +96,7 @@ const scenarios: Scenario[] = [
       ),
     ],
   },
+  { name: 'defences', run: async (budget) => [await defences(await redis(), budget === QUICK)] },
   { name: 'heap', run: async (budget) => [await heap(budget.repetitions)] },
 ];
 
