@@ -1,5 +1,5 @@
 import { assertSeconds, effectiveTtl } from '../module/config.js';
-import { entriesOf, MISS, type CacheBackend, type CacheEntries } from './backend.js';
+import { entriesOf, MISS, type CacheBackend, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 
 /** Options of `new MemoryBackend(options)` (all optional). */
 export interface MemoryBackendOptions {
@@ -94,6 +94,17 @@ export class MemoryBackend implements CacheBackend {
     if (slot === NONE) return MISS;
     this.touch(slot);
     return this.values[slot];
+  }
+
+  /**
+   * The value and the seconds it has left (`0`: never expires), without counting as a use.
+   * For tiers built on this one (a `TieredBackend` keeps the copy it had when a write fails).
+   */
+  peekWithTtl(key: string): EntryWithTtl | Miss {
+    const slot = this.liveSlot(key);
+    if (slot === NONE) return MISS;
+    const expiry = this.expiries[slot]!;
+    return { value: this.values[slot], ttl: expiry === 0 ? 0 : Math.max(expiry - Date.now(), 1) / 1000 };
   }
 
   get(key: string): unknown {

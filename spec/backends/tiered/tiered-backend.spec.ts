@@ -219,7 +219,7 @@ describe('TieredBackend', function () {
       expect(await tiered.has('lock')).to.equal(false);
     });
 
-    it('a value L2 refuses is not kept in L1 either, and the write rejects', async () => {
+    it('a value L2 refuses is not kept in L1 either (the old copy stays), and the write rejects', async () => {
       const { tiered, l1 } = await tier();
       await tiered.set('k', 'old');
       const failure = await tiered.set('k', { call: () => 1 }).then(
@@ -227,8 +227,8 @@ describe('TieredBackend', function () {
         (error: unknown) => error,
       );
       expect(failure).to.be.instanceOf(CacheSerializationError);
-      expect(l1.has('k')).to.equal(false);
-      expect(await tiered.get('k')).to.equal('old');
+      expect(l1.get('k')).to.equal('old');
+      expect(await tiered.l2.get('k')).to.equal('old');
     });
 
     it('rejects a bad ttl before touching either tier', async () => {
@@ -340,19 +340,50 @@ describe('TieredBackend', function () {
       expect(errors.map(({ operation }) => operation)).to.deep.equal(['get']);
     });
 
-    it('an L2 write that fails drops the L1 copy and rejects', async () => {
+    it('an L2 write that fails rejects: a set leaves the L1 copy as it was, a delete or increment drops it', async () => {
       const { tiered, l1 } = await faultTier({ busOnL2: true });
       await tiered.set('k', 'old');
       await l2Server.kill();
-      for (const write of [() => tiered.set('k', 'new'), () => tiered.delete('k'), () => tiered.increment('k')]) {
+      const writes: [() => Promise<unknown>, unknown][] = [
+        [() => tiered.set('k', 'new'), 'old'],
+        [() => tiered.delete('k'), undefined],
+        [() => tiered.increment('k'), undefined],
+      ];
+      for (const [write, left] of writes) {
         l1.set('k', 'old');
         const failure = await write().then(
           () => undefined,
           (error: unknown) => error,
         );
         expect(failure).to.be.instanceOf(CacheBackendError);
-        expect(l1.has('k')).to.equal(false);
+        expect(l1.get('k')).to.equal(left);
       }
+    });
+
+    it('Redis killed: a staleTtl value keeps being served from L1 while every refresh fails to write', async () => {
+      const { tiered } = await faultTier({ busOnL2: true });
+      CacheModule.register('tiered', tiered);
+      const operations: (string | undefined)[] = [];
+      CacheModule.on('error', (event) => operations.push(event.operation));
+      let version = 1;
+      let runs = 0;
+      class Rates {
+        @Cached({ backend: 'tiered', ttl: 0.3, staleTtl: 30 })
+        async rate(currency: string): Promise<string> {
+          runs++;
+          return `${currency}@v${version}`;
+        }
+      }
+      const rates = new Rates();
+      expect(await rates.rate('EUR')).to.equal('EUR@v1');
+      await l2Server.kill();
+      version = 2;
+      await sleep(400);
+      for (let call = 0; call < 3; call++) {
+        expect(await rates.rate('EUR')).to.equal('EUR@v1');
+        await waitFor('the background refresh failed to write', () => operations.filter((op) => op === 'set').length > call, 3000);
+      }
+      expect(runs).to.equal(4);
     });
 
     it('Redis back: the tiered backend is used again within 5 s', async () => {

@@ -1,4 +1,5 @@
 import type { CacheBus, Invalidation } from '../../bus/bus.js';
+import { CacheValueTooLargeError } from '../../errors.js';
 import { assertSeconds, effectiveTtl } from '../../module/config.js';
 import { entriesOf, MISS, type CacheBackend, type CacheEntries, type LookupWithTtl, type MaybePromise, type Miss } from '../backend.js';
 import type { MemoryBackend } from '../memory.js';
@@ -48,9 +49,9 @@ interface Keep<T> {
  * delete in one process removes the L1 copy in every other.
  *
  * Reads try L1, then L2, copying an L2 hit into L1. Writes go to L2 first, then L1, then the bus.
- * L2 is the truth: when an L2 write fails, the L1 copy is dropped rather than updated (so L1
- * never holds what other processes cannot see) and the write rejects. Other processes only ever
- * drop their copy on a message, never take a value from it.
+ * L2 is the truth: when an L2 write fails, L1 is not given the new value (so it never holds what
+ * other processes cannot see), keeps the copy it had, and the write rejects. Other processes only
+ * ever drop their copy on a message, never take a value from it.
  */
 export class TieredBackend implements CacheBackend {
   readonly synchronous = false;
@@ -230,13 +231,22 @@ export class TieredBackend implements CacheBackend {
    * the `error` event.
    */
   private async write<T>(change: Invalidation, toL2: () => MaybePromise<T>, keep?: Keep<T>): Promise<T> {
+    // The copies L1 held: a value L2 did not take leaves them in place, so that a stale value
+    // stays servable while L2 is down (staleTtl's fail-safe). L2 still holds the same, unless
+    // the write timed out after reaching it; either way the caller is told the write failed.
+    const held = keep !== undefined && 'keys' in change ? change.keys.map((key) => this.l1.peekWithTtl(key)) : [];
     this.dropLocal(change);
     const watches = keep !== undefined && 'keys' in change ? change.keys.map((key) => this.fills.watch(key)) : [];
     let result: T;
     try {
       result = await toL2();
     } catch (error) {
-      for (const watch of watches) this.fills.release(watch);
+      // A value too large for L2 made Memcached drop its entry: the old copy is gone there too.
+      const restore = !(error instanceof CacheValueTooLargeError);
+      watches.forEach((watch, at) => {
+        const copy = held[at];
+        if (this.fills.release(watch) && restore && copy !== undefined && copy !== MISS) this.l1.set(watch.key, copy.value, copy.ttl);
+      });
       // A write that timed out may still have reached L2: other processes drop their copies all the same.
       this.publish(change).catch(ignore);
       throw error;
