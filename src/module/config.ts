@@ -18,7 +18,7 @@ export interface CacheModuleOptions {
 
 export type ModuleConfig = Required<Omit<CacheModuleOptions, 'version'>> & Pick<CacheModuleOptions, 'version'>;
 
-export const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: 300, keyPrefix: '', lock: false });
+const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: 300, keyPrefix: '', lock: false });
 
 const CONFIG = Symbol.for('hoard.config');
 type Holder = { [CONFIG]?: ModuleConfig };

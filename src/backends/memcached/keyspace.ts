@@ -8,7 +8,7 @@ import { MAX_KEY_TOKEN } from './protocol.js';
 export const MAX_DIRECT_KEY_BYTES = Math.floor(MAX_KEY_TOKEN / 4) * 3;
 
 /** Longest backend `prefix`, in UTF-8 bytes, so that a hashed key always fits. */
-export const MAX_PREFIX_BYTES = 128;
+const MAX_PREFIX_BYTES = 128;
 
 interface MaybeWellFormed {
   /** ES2024, present on Node ≥ 20: false when the string holds a lone surrogate. */

@@ -234,9 +234,10 @@ export class TieredBackend implements CacheBackend {
     // The copies L1 held: a value L2 did not take leaves them in place, so that a stale value
     // stays servable while L2 is down (staleTtl's fail-safe). L2 still holds the same, unless
     // the write timed out after reaching it; either way the caller is told the write failed.
-    const held = keep !== undefined && 'keys' in change ? change.keys.map((key) => this.l1.peekWithTtl(key)) : [];
+    const kept = keep !== undefined && 'keys' in change ? change.keys : [];
+    const held = kept.map((key) => this.l1.peekWithTtl(key));
     this.dropLocal(change);
-    const watches = keep !== undefined && 'keys' in change ? change.keys.map((key) => this.fills.watch(key)) : [];
+    const watches = kept.map((key) => this.fills.watch(key));
     let result: T;
     try {
       result = await toL2();
@@ -254,13 +255,13 @@ export class TieredBackend implements CacheBackend {
     if (keep !== undefined) {
       const current = new Set(watches.filter((watch) => this.fills.release(watch)).map((watch) => watch.key));
       const ttl = this.l1TtlFor(keep.ttl);
-      let kept = 0;
+      let written = 0;
       for (const [key, value] of keep.entries(result)) {
-        kept++;
+        written++;
         if (current.has(key)) this.l1.set(key, value, ttl);
       }
       // An `add` that found the key taken changed nothing in L2: nobody needs telling.
-      if (kept === 0) return result;
+      if (written === 0) return result;
     }
     await this.publish(change);
     return result;
