@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { inspect } from 'node:util';
 import sinon from 'sinon';
 import { Cached, cached, CacheKeyError, CacheModule, MemoryBackend } from 'hoard';
+import { AsyncMemoryBackend } from '../support/async-backend.js';
 
 /** What the caller gets: a value, or the error it threw synchronously, or the rejection. */
 async function outcome(call: () => unknown): Promise<{ sync: boolean; error?: unknown; value?: unknown }> {
@@ -145,10 +146,14 @@ describe('keys through the call path', () => {
     ];
 
     let calls = 0;
-    /** How often the body runs for f(...left) then f(...right), on a function of its own. */
+    /**
+     * How often the body runs for f(...left) twice, then f(...right), on a function of its own.
+     * The second call hits, so the call site knows left's key and right is looked up past it.
+     */
     function runsFor(left: unknown[], right: unknown[]): number {
       const body = sinon.spy((..._args: unknown[]) => 'value');
       const f = cached(body, { name: `pair${++calls}` });
+      f(...left);
       f(...left);
       expect(f(...right)).to.equal('value');
       return body.callCount;
@@ -237,6 +242,30 @@ describe('keys through the call path', () => {
       expect([...weights.keys()]).to.deep.equal(['y', 'x']);
       expect([...bytes]).to.deep.equal([3, 1, 2]);
       expect(Object.is(list[0], -0)).to.equal(true);
+    });
+
+    it('are keyed by what they hold now, after the same object hit before', () => {
+      const body = sinon.spy((query: { region: string }) => query.region);
+      const f = cached(body, { name: 'changed' });
+      const query = { region: 'eu' };
+      f(query);
+      expect(f(query)).to.equal('eu');
+      query.region = 'us';
+      expect(f(query)).to.equal('us');
+      expect(body.callCount).to.equal(2);
+    });
+
+    it('are keyed as they were when called, when the caller changes them while an asynchronous lookup is under way', async () => {
+      CacheModule.register(new AsyncMemoryBackend());
+      const body = sinon.spy((query: { region: string }) => query.region);
+      const f = cached(async (query: { region: string }) => body(query), { name: 'changed.async' });
+      await f({ region: 'eu' });
+      const query = { region: 'eu' };
+      const hit = f(query);
+      query.region = 'us';
+      expect(await hit).to.equal('eu');
+      expect(await f({ region: 'us' })).to.equal('us');
+      expect(body.callCount).to.equal(2);
     });
 
     it('may be frozen', () => {

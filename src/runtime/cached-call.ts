@@ -65,16 +65,23 @@ export class CachedCall extends CallSite {
     const condition = this.options.condition;
     if (condition !== undefined && !condition.apply(self, args)) return this.callee.fn.apply(self, args);
     let registration: Registration;
-    let key: string;
+    let key: string | undefined;
+    let known = true;
     try {
       registration = this.resolve(self);
       if (!registration.backend.synchronous) return this.viaAsyncBackend(registration, self, args);
-      key = this.keyFor(self, args);
+      key = this.knownKey(args);
+      if (key === undefined) {
+        key = this.keyFor(self, args);
+        known = false;
+      }
     } catch (error) {
       return this.fail(error);
     }
     const entry = registration.backend.lookup(key);
     if (entry !== MISS) {
+      // Learnt on a hit only: arguments seen once (a miss) would fill the trie for nothing.
+      if (!known) this.learnKey(args, key);
       this.hit(registration, key);
       const value = this.enveloped ? this.served(registration, self, args, key, entry) : entry;
       return this.returnsPromise ? Promise.resolve(value) : value;
@@ -126,11 +133,15 @@ export class CachedCall extends CallSite {
       // A backend that could not answer for the generation will not answer the lookup either.
       return generation.then((answered) => (answered ? this.viaAsyncBackend(registration, self, args) : this.callee.fn.apply(self, args)));
     }
-    let key: string;
-    try {
-      key = this.keyFor(self, args);
-    } catch (error) {
-      return Promise.reject(error);
+    let key = this.knownKey(args);
+    if (key === undefined) {
+      try {
+        key = this.keyFor(self, args);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      // Learnt now, while the arguments are as they were called: a caller may change them later.
+      this.learnKey(args, key);
     }
     const inflight = registration.inflight;
     const pending = inflight.get(key);

@@ -1,5 +1,6 @@
 import { CacheConfigError } from '../errors.js';
 import { encodeArguments } from '../keys/encode.js';
+import { KnownKeys } from '../keys/known-keys.js';
 import { moduleConfig } from '../module/config.js';
 import type { CacheEventName } from '../module/events.js';
 import { state, DEFAULT_BACKEND, type Registration } from '../module/state.js';
@@ -39,6 +40,8 @@ export abstract class CallSite {
   protected customBase = '';
   /** Bumped by `CacheModule.invalidate(Class, 'method')`; part of derived keys when not 0. */
   protected generation = 0;
+  /** Derived keys of recent argument lists, so a hit need not encode them again. */
+  private readonly knownKeys = new KnownKeys();
 
   constructor(
     readonly callee: Callee,
@@ -94,6 +97,17 @@ export abstract class CallSite {
   protected setGeneration(generation: number): void {
     this.generation = generation;
     this.keyBase = generation === 0 ? `${this.customBase}${this.label}:` : `${this.customBase}${this.label}@${generation}:`;
+    this.knownKeys.forget();
+  }
+
+  /** The key derived for `args` when they were learnt since the key prefix last changed. */
+  protected knownKey(args: ArrayLike<unknown>): string | undefined {
+    return this.options.key === undefined ? this.knownKeys.find(args) : undefined;
+  }
+
+  /** Remembers the key derived for `args`, for {@link knownKey}; custom keys are not derived. */
+  protected learnKey(args: ArrayLike<unknown>, key: string): void {
+    if (this.options.key === undefined) this.knownKeys.learn(args, key);
   }
 
   /** The hoard key for a call: the custom `key` if given, else derived from the arguments. */
