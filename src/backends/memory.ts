@@ -1,4 +1,4 @@
-import { assertSeconds, effectiveTtl } from '../module/config.js';
+import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
 import { entriesOf, MISS, type CacheBackend, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 
 /** Options of `new MemoryBackend(options)` (all optional). */
@@ -69,6 +69,11 @@ export class MemoryBackend implements CacheBackend {
   private tail = NONE;
   private readonly freeSlots: number[] = [];
   private bytes = 0;
+  /**
+   * The last key a read found absent, until the next write. A cached call's miss reads, then
+   * stores the same key: the store need not probe the Map for it again.
+   */
+  private absent: string | undefined;
 
   constructor(options: MemoryBackendOptions = {}) {
     const { maxEntries = 10_000, maxBytes = Infinity, defaultTtl } = options;
@@ -118,10 +123,11 @@ export class MemoryBackend implements CacheBackend {
 
   set(key: string, value: unknown, ttl?: number): void {
     const seconds = effectiveTtl(ttl, this.defaultTtl);
-    assertSeconds(seconds, `MemoryBackend.set('${key}'): ttl`);
+    if (!isSeconds(seconds)) throw secondsError(seconds, `MemoryBackend.set('${key}'): ttl`);
     const expiry = seconds === 0 ? 0 : now() + seconds * 1000;
     const size = this.maxBytes === Infinity ? 0 : estimateBytes(value);
-    let slot = this.slots.get(key);
+    let slot = key === this.absent ? undefined : this.slots.get(key);
+    this.absent = undefined;
     if (size > this.maxBytes) {
       if (slot !== undefined) this.remove(slot);
       return;
@@ -212,10 +218,14 @@ export class MemoryBackend implements CacheBackend {
   /** The slot of a key that has not expired; an expired one is dropped on the way. */
   private liveSlot(key: string): number {
     const slot = this.slots.get(key);
-    if (slot === undefined) return NONE;
+    if (slot === undefined) {
+      this.absent = key;
+      return NONE;
+    }
     const expiry = this.expiries[slot]!;
     if (expiry !== 0 && expiry <= now()) {
       this.remove(slot);
+      this.absent = key;
       return NONE;
     }
     return slot;

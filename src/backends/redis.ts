@@ -87,15 +87,16 @@ function milliseconds(seconds: number): number {
 }
 
 /**
- * ioredis settings for a cache: a command to a dead or hung server fails within `timeout`
- * instead of being retried for over a minute, and the connection is re-established within a
- * second of the server coming back. The application's own options override these.
+ * ioredis settings for a cache: a command to a dead server fails at once instead of being
+ * retried for over a minute, and the connection is re-established within a second of the
+ * server coming back. A hung server is the backend's to bound (`timeout`, one timer for all
+ * commands), not ioredis' `commandTimeout`, which arms a timer per command. The application's
+ * own options override these.
  */
 function cacheClientOptions(timeoutMs: number): RedisOptions {
   return {
     enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
-    commandTimeout: timeoutMs,
     connectTimeout: Math.max(timeoutMs, 2000),
     // How long a closing socket may linger before it is destroyed (ioredis: 2 s, which keeps a
     // process that closed its cache alive that long when the server is gone).
@@ -137,7 +138,7 @@ export class RedisBackend extends RemoteBackend {
   }
 
   lookup(key: string): Promise<unknown> {
-    return this.attempt('get', key, () => this.client.getBuffer(this.rawKey(key))).then((data) => (data === null ? MISS : this.decode(data)));
+    return this.attempt('get', key, () => this.client.getBuffer(this.rawKey(key)), (data) => (data === null ? MISS : this.decode(data)));
   }
 
 

@@ -1,8 +1,9 @@
 import { CacheBackendError, CacheError, CacheSerializationError } from '../errors.js';
-import { assertSeconds, effectiveTtl } from '../module/config.js';
+import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
 import { MISS, type CacheBackend, type CacheEntries } from './backend.js';
+import { Deadlines } from './deadlines.js';
 
 /** Options every remote backend (Redis, Memcached) takes. */
 export interface RemoteBackendOptions {
@@ -27,8 +28,8 @@ const DEFAULT_TIMEOUT = 0.5;
 
 /**
  * Settles like `work`, or rejects with `timedOut()` after `ms` milliseconds, whichever comes
- * first. For clients that cannot bound a request themselves, and as the backend's own bound
- * when a user-made client was configured without one.
+ * first: for a one-off operation (a publish, a QUIT). A backend bounds its many operations
+ * with one timer between them (see Deadlines).
  */
 export function withDeadline<T>(work: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
   let timer: NodeJS.Timeout;
@@ -64,10 +65,11 @@ export abstract class RemoteBackend implements CacheBackend {
   protected readonly serializer: Serializer;
   /**
    * Set by a subclass whose client already fails every request after `timeout` (ioredis'
-   * `commandTimeout` on a client hoard made, the Memcached connection's own deadline), so that
-   * `attempt` does not arm a second timer.
+   * `commandTimeout` ≤ `timeout` on a client the application configured), so that `attempt`
+   * does not bound requests a second time.
    */
   protected clientBoundsRequests = false;
+  private readonly deadlines: Deadlines;
 
   /** `label` names the backend class in error messages. */
   protected constructor(
@@ -87,6 +89,9 @@ export abstract class RemoteBackend implements CacheBackend {
     this.serializer = serializer;
     this.timeout = timeout;
     this.defaultTtl = defaultTtl;
+    this.deadlines = new Deadlines(timeout * 1000, (operation, key) => {
+      return new CacheBackendError(`${label}: ${describe(operation, key)} got no answer within ${timeout} s`, operation, key);
+    });
   }
 
   /** {@inheritDoc CacheBackend.lookup} */
@@ -130,7 +135,7 @@ export abstract class RemoteBackend implements CacheBackend {
 
   /** The ttl to store with, in seconds: the caller's (validated), else the backend's, else the module's. */
   protected ttlOf(ttl: number | undefined): number {
-    if (ttl !== undefined) assertSeconds(ttl, `${this.label}: ttl`);
+    if (ttl !== undefined && !isSeconds(ttl)) throw secondsError(ttl, `${this.label}: ttl`);
     return effectiveTtl(ttl, this.defaultTtl);
   }
 
@@ -160,30 +165,42 @@ export abstract class RemoteBackend implements CacheBackend {
   }
 
   /**
-   * Runs one operation against the server, bounded by `timeout`. Hoard's own errors pass through;
-   * anything else (a connection error, a server error reply, the deadline) becomes a
-   * `CacheBackendError` with the operation, the hoard key (when there is one) and the cause.
+   * Runs one operation against the server, bounded by `timeout`, and `map`s its result. Hoard's
+   * own errors pass through; anything else (a connection error, a server error reply, the
+   * deadline) becomes a `CacheBackendError` with the operation, the hoard key (when there is
+   * one) and the cause. One promise and one reaction per operation: each further `.then` on a
+   * hit's way back is a microtask of its own.
    */
-  protected attempt<T>(operation: string, key: string | undefined, work: () => Promise<T>): Promise<T> {
-    const failed = (error: unknown): never => {
-      if (error instanceof CacheError) throw error;
-      throw new CacheBackendError(`${this.label}: ${describe(operation, key)} failed: ${messageOf(error)}`, operation, key, { cause: error });
-    };
-    let pending: Promise<T>;
-    try {
-      pending = work();
-    } catch (error) {
-      return Promise.reject(error).catch(failed);
-    }
-    // A client that bounds every request by `timeout` itself needs no second timer per operation
-    // (measured in bench/: the extra timer and race cost a third of a Redis hit at 256 in flight).
-    if (!this.clientBoundsRequests) {
-      pending = withDeadline(pending, this.timeout * 1000, () => {
-        return new CacheBackendError(`${this.label}: ${describe(operation, key)} got no answer within ${this.timeout} s`, operation, key);
-      });
-    }
-    return pending.catch(failed);
+  protected attempt<T, R = T>(operation: string, key: string | undefined, work: () => Promise<T>, map?: (value: T) => R): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const watch = this.clientBoundsRequests ? undefined : this.deadlines.track(reject, operation, key);
+      const settled = (): void => {
+        if (watch !== undefined) this.deadlines.release(watch);
+      };
+      const failed = (error: unknown): void => {
+        settled();
+        reject(this.failure(operation, key, error));
+      };
+      const succeeded = (value: T): void => {
+        settled();
+        try {
+          resolve(map === undefined ? (value as unknown as R) : map(value));
+        } catch (error) {
+          // An entry that cannot be decoded: its own error (a CacheSerializationError), as is.
+          reject(error);
+        }
+      };
+      try {
+        work().then(succeeded, failed);
+      } catch (error) {
+        failed(error);
+      }
+    });
   }
 
+  private failure(operation: string, key: string | undefined, error: unknown): Error {
+    if (error instanceof CacheError) return error;
+    return new CacheBackendError(`${this.label}: ${describe(operation, key)} failed: ${messageOf(error)}`, operation, key, { cause: error });
+  }
 
 }

@@ -35,11 +35,22 @@ export function resetConfig(): void {
   (globalThis as Holder)[CONFIG] = { ...DEFAULT_CONFIG };
 }
 
+/** Whether `value` is a finite number of seconds ≥ 0. */
+export function isSeconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/**
+ * The TypeError for a `value` that is not {@link isSeconds}. Hot paths build it only for a bad
+ * value: a message naming the key would otherwise be built on every write.
+ */
+export function secondsError(value: unknown, what: string): TypeError {
+  return new TypeError(`${what} must be a finite number of seconds ≥ 0 (0 = never expires), got ${String(value)}`);
+}
+
 /** Throws a TypeError unless `value` is a finite number of seconds ≥ 0. */
 export function assertSeconds(value: unknown, what: string): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`${what} must be a finite number of seconds ≥ 0 (0 = never expires), got ${String(value)}`);
-  }
+  if (!isSeconds(value)) throw secondsError(value, what);
 }
 
 /** The TTL to store with: the call's, else the backend's `defaultTtl`, else the module's. */

@@ -383,14 +383,13 @@ function serialize(value: unknown): string {
 function deserialize(data: Buffer): unknown {
   const text = data.toString('utf8');
   const tagged = text.charCodeAt(0) === TAGGED_MARKER_BYTE;
-  const decoder = new Decoder();
   try {
     // JSON.parse defines every key, `__proto__` included, as an own data property.
     const parsed: unknown = JSON.parse(tagged ? text.slice(1) : text);
-    return tagged ? decoder.decode(parsed) : parsed;
+    return tagged ? new Decoder().decode(parsed) : parsed;
   } catch (error) {
     if (error instanceof CacheSerializationError) throw error;
-    throw decoder.fail(error instanceof Error ? error.message : String(error), error);
+    throw new Decoder().fail(error instanceof Error ? error.message : String(error), error);
   }
 }
 

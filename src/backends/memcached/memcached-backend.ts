@@ -143,11 +143,13 @@ export class MemcachedBackend extends RemoteBackend {
     this.ring = this.ringOfLiveServers();
   }
 
-  async lookup(key: string): Promise<unknown> {
-    return this.attempt('get', key, async () => {
-      const [frame] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f')));
-      return frame!.code === 'EN' ? MISS : this.unpack(frame!);
-    });
+  lookup(key: string): Promise<unknown> {
+    return this.attempt(
+      'get',
+      key,
+      () => this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f'))),
+      ([frame]) => (frame!.code === 'EN' ? MISS : this.unpack(frame!)),
+    );
   }
 
   /**
