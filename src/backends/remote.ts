@@ -186,8 +186,8 @@ export abstract class RemoteBackend implements CacheBackend {
         try {
           resolve(map === undefined ? (value as unknown as R) : map(value));
         } catch (error) {
-          // An entry that cannot be decoded: its own error (a CacheSerializationError), as is.
-          reject(error);
+          // An entry that cannot be decoded stays a CacheSerializationError (a CacheError).
+          reject(this.failure(operation, key, error));
         }
       };
       try {
