@@ -20,7 +20,8 @@ export async function memoryHit(budget: Budget): Promise<Section> {
     `${SIGNATURE}, awaited one call at a time over 1000 cached keys. Floor: \`Map.get(JSON.stringify([id, opts]))\` ` +
       'inside an async function. memoizee (promise mode) and p-memoize are given `JSON.stringify` keys, because their ' +
       'defaults key on object identity or on the first argument only; @type-cacheable runs over a Map client and its ' +
-      'default key (md5 of the serialized arguments).',
+      'default key (md5 of the serialized arguments). "hoard @Cached, key function" builds its key with a function on ' +
+      'every call, where plain @Cached finds the key of arguments it has seen before without encoding them.',
     measured,
     [
       target('memory hit, hoard @Cached ≥ 0.8× floor', method, 0.8),
@@ -55,7 +56,9 @@ export async function memoryMiss(budget: Budget): Promise<Section> {
     'Memory miss, sequential',
     `${SIGNATURE}, with an id never used before on every call: each call looks up, computes (a resolved promise) and ` +
       'stores. Every cache starts empty each round and is sized so that nothing is evicted. Floor: the same hand-written ' +
-      'Map memoization as for hits.',
+      'Map memoization as for hits. "hoard @Cached, key function" is the same method with ' +
+      '``key: (id, opts) => `${id}:${opts.region}` ``: the difference to plain @Cached is what the canonical encoding of ' +
+      'the arguments costs on a miss, where no earlier call has left its key to find.',
     measured,
     [target('memory miss, hoard @Cached ≥ 1.0× p-memoize', overPMemoize, 1.0, `${overPMemoize.toFixed(2)}× p-memoize`)],
   );

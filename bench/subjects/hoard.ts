@@ -13,10 +13,10 @@ export function registerBackend(backend: CacheBackend): string {
   return name;
 }
 
-/** The workload as a user writes it: an async method decorated with `@Cached`. */
-export function cachedMethod(backend: string, computation: Computation): Lookup {
+/** The workload as a user writes it: an async method decorated with `@Cached` (with `key`, if given). */
+export function cachedMethod(backend: string, computation: Computation, key?: (id: number, opts: Options) => string): Lookup {
   class Reports {
-    @Cached({ backend, ttl: TTL_SECONDS })
+    @Cached({ backend, ttl: TTL_SECONDS, key })
     async lookup(id: number, opts: Options): Promise<Value> {
       return computation.run(id, opts);
     }

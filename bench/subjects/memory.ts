@@ -33,6 +33,16 @@ export const hoardMethod: SubjectFactory = {
   },
 };
 
+/** The same with a key function written for the signature: what a miss costs without the canonical encoding. */
+const hoardMethodKeyed: SubjectFactory = {
+  name: 'hoard @Cached, key function',
+  role: 'hoard',
+  async create(computation) {
+    const backend = registerBackend(new MemoryBackend({ maxEntries: MAX_ENTRIES }));
+    return { lookup: cachedMethod(backend, computation, (id, opts) => `${id}:${opts.region}`), close: nothingToClose };
+  },
+};
+
 const hoardFunction: SubjectFactory = {
   name: 'hoard cached(fn)',
   role: 'hoard',
@@ -143,6 +153,7 @@ export const memorySubjects: SubjectFactory[] = [
   floor,
   hoardMethod,
   hoardFunction,
+  hoardMethodKeyed,
   memoizee,
   pMemoizeSubject,
   cacheManager,
