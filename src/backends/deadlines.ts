@@ -13,7 +13,7 @@ export interface Watch {
  * Bounds many operations by one timeout with one timer, not a timer each. Every operation gets
  * the same `ms`, so deadlines fall due in the order operations started: only the oldest
  * unsettled operation needs watching, and a settled one just leaves the list. (ioredis'
- * `commandTimeout` arms and clears a timer per command; see the Redis hit in docs/benchmarks.md.)
+ * `commandTimeout` arms and clears a timer per command; docs/backends.md has the measurement.)
  */
 export class Deadlines {
   /** Unsettled operations, oldest first. */

@@ -69,11 +69,6 @@ export class MemoryBackend implements CacheBackend {
   private tail = NONE;
   private readonly freeSlots: number[] = [];
   private bytes = 0;
-  /**
-   * The last key a read found absent, until the next write. A cached call's miss reads, then
-   * stores the same key: the store need not probe the Map for it again.
-   */
-  private absent: string | undefined;
 
   constructor(options: MemoryBackendOptions = {}) {
     const { maxEntries = 10_000, maxBytes = Infinity, defaultTtl } = options;
@@ -126,8 +121,7 @@ export class MemoryBackend implements CacheBackend {
     if (!isSeconds(seconds)) throw secondsError(seconds, `MemoryBackend.set('${key}'): ttl`);
     const expiry = seconds === 0 ? 0 : now() + seconds * 1000;
     const size = this.maxBytes === Infinity ? 0 : estimateBytes(value);
-    let slot = key === this.absent ? undefined : this.slots.get(key);
-    this.absent = undefined;
+    let slot = this.slots.get(key);
     if (size > this.maxBytes) {
       if (slot !== undefined) this.remove(slot);
       return;
@@ -218,14 +212,10 @@ export class MemoryBackend implements CacheBackend {
   /** The slot of a key that has not expired; an expired one is dropped on the way. */
   private liveSlot(key: string): number {
     const slot = this.slots.get(key);
-    if (slot === undefined) {
-      this.absent = key;
-      return NONE;
-    }
+    if (slot === undefined) return NONE;
     const expiry = this.expiries[slot]!;
     if (expiry !== 0 && expiry <= now()) {
       this.remove(slot);
-      this.absent = key;
       return NONE;
     }
     return slot;
