@@ -159,6 +159,52 @@ describe('RedisBackend', function () {
       expect(error).to.be.instanceOf(CacheSerializationError);
     });
 
+    /** How many times the server ran each command since the last `CONFIG RESETSTAT`. */
+    async function commandCalls(): Promise<Record<string, number>> {
+      const calls: Record<string, number> = {};
+      for (const [, command, count] of (await raw.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+        calls[command!] = Number(count);
+      }
+      return calls;
+    }
+
+    it('sends the lookups of one tick as one MGET, each answered with its own entry', async () => {
+      const cache = backend();
+      await cache.setMany(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, { i }])));
+      await raw.set('app:corrupt', '~{not json');
+      await raw.config('RESETSTAT');
+      const answers = await Promise.all([
+        ...Array.from({ length: 50 }, (_, i) => cache.lookup(`k${i}`)),
+        cache.lookup('absent'),
+        cache.lookup('corrupt').catch((caught: unknown) => caught),
+      ]);
+      expect(answers.slice(0, 50)).to.deep.equal(Array.from({ length: 50 }, (_, i) => ({ i })));
+      expect(answers[50]).to.equal(MISS);
+      expect(answers[51]).to.be.instanceOf(CacheSerializationError);
+      const calls = await commandCalls();
+      expect(calls.mget).to.equal(1);
+      expect(calls.get).to.equal(undefined);
+    });
+
+    it('splits a tick of more than 1000 lookups over several MGETs', async () => {
+      const cache = backend();
+      await cache.set('k1499', 'last');
+      await raw.config('RESETSTAT');
+      const answers = await Promise.all(Array.from({ length: 1500 }, (_, i) => cache.get(`k${i}`)));
+      expect(answers.filter((answer) => answer !== undefined)).to.deep.equal(['last']);
+      expect((await commandCalls()).mget).to.equal(2);
+    });
+
+    it('answers a lookup asked right after a write with what was written, auto-pipelined client or not', async () => {
+      for (const enableAutoPipelining of [false, true]) {
+        const cache = backend({ enableAutoPipelining });
+        await cache.set('k', 'old');
+        const written = cache.set('k', 'new');
+        expect(await cache.get('k')).to.equal('new');
+        await written;
+      }
+    });
+
     it('with lock: true, processes sharing Redis compute a missing key once', async () => {
       // Two registrations over two connections stand for two processes: in-process single
       // flight is per registration, so only the lock in Redis can make them share one computation.

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CacheConfigError } from '../errors.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
+import { ReadBatch } from './read-batch.js';
 import { RemoteBackend, withDeadline, type RemoteBackendOptions } from './remote.js';
 
 /** A ready ioredis client: a single server (or Sentinel set) or a Cluster. */
@@ -92,10 +93,14 @@ function milliseconds(seconds: number): number {
  * server coming back. A hung server is the backend's to bound (`timeout`, one timer for all
  * commands), not ioredis' `commandTimeout`, which arms a timer per command. The application's
  * own options override these.
+ *
+ * No auto-pipelining: the backend sends a tick's lookups as one MGET itself, and ioredis'
+ * auto-pipeline would hold every command until `setImmediate`, and then until the connection's
+ * previous pipeline has its replies (docs/benchmarks.md measures both).
  */
 function cacheClientOptions(timeoutMs: number): RedisOptions {
   return {
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     maxRetriesPerRequest: 1,
     connectTimeout: Math.max(timeoutMs, 2000),
     // How long a closing socket may linger before it is destroyed (ioredis: 2 s, which keeps a
@@ -138,8 +143,17 @@ export class RedisBackend extends RemoteBackend {
   }
 
   lookup(key: string): Promise<unknown> {
-    return this.attempt('get', key, () => this.client.getBuffer(this.rawKey(key)), (data) => (data === null ? MISS : this.decode(data)));
+    const rawKey = this.rawKey(key);
+    return this.attempt('get', key, () => (this.client.isCluster ? this.client.getBuffer(rawKey) : this.reads.read(rawKey)), this.entryOf);
   }
+
+  /**
+   * Lookups of one tick, as one MGET (docs/benchmarks.md: Redis hit). A cluster refuses MGET
+   * across slots, so there each lookup is a GET of its own.
+   */
+  private readonly reads = new ReadBatch<Buffer | null>((rawKeys) => this.client.mgetBuffer(rawKeys));
+
+  private readonly entryOf = (data: Buffer | null): unknown => (data === null ? MISS : this.decode(data));
 
 
   /** GET and PTTL, pipelined into one round trip: what a tiered memory copy needs to expire in step. */
