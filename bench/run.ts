@@ -51,7 +51,8 @@ const scenarios: Scenario[] = [
           subjects: redisSubjects,
           description:
             'The same async method cached in a local redis-server started for the run; every subject has a Redis ' +
-            'database of its own. Floor: an ioredis GET of `JSON.stringify([id, opts])` with auto-pipelining, JSON-parsed.',
+            'database of its own. Floor: an ioredis GET of `JSON.stringify([id, opts])` with auto-pipelining, JSON-parsed. ' +
+            'hoard sends the lookups of one tick as one MGET, on a client without auto-pipelining (docs/backends.md).',
           hoard: 'hoard @Cached + RedisBackend',
           bounds: { 1: 0.95, 256: 0.95 },
         },
