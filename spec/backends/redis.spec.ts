@@ -186,6 +186,14 @@ describe('RedisBackend', function () {
       expect(calls.get).to.equal(undefined);
     });
 
+    it('reads a key holding another Redis type as a miss, which the next set replaces', async () => {
+      const cache = backend();
+      await raw.hset('app:h', 'field', 'value');
+      expect(await cache.lookup('h')).to.equal(MISS);
+      await cache.set('h', 'mine');
+      expect(await cache.get('h')).to.equal('mine');
+    });
+
     it('splits a tick of more than 1000 lookups over several MGETs', async () => {
       const cache = backend();
       await cache.set('k1499', 'last');
