@@ -59,7 +59,7 @@ async function chaos(server: ManagedServer, until: number, outages: Outages): Pr
       await server.restart();
       outages.kills++;
     } else {
-      server.pause();
+      await server.pause();
       await sleep(length);
       server.resume();
       outages.hangs++;

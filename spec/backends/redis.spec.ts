@@ -347,7 +347,7 @@ describe('RedisBackend', function () {
     it('hung (SIGSTOP) under 200 concurrent calls: calls fail open after the timeout, caching resumes once it answers', async () => {
       await wave(0);
       const runsBefore = runs;
-      redis.pause();
+      await redis.pause();
       await wave(0);
       expect(runs - runsBefore, 'every item computed while the server hangs').to.equal(100);
       expectReportedFaults();
@@ -372,7 +372,7 @@ describe('RedisBackend', function () {
       try {
         const cache = new RedisBackend({ client, prefix: 'app:', timeout: 0.2 });
         await cache.set('k', 1);
-        redis.pause();
+        await redis.pause();
         const error = await cache.get('k').catch((caught: unknown) => caught);
         expect(error).to.be.instanceOf(CacheBackendError).with.property('operation', 'get');
         expect((error as CacheBackendError).key).to.equal('k');

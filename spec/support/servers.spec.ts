@@ -38,7 +38,7 @@ describe('spec support: real servers', function () {
     });
 
     it('pause hangs the server and resume brings it back', async () => {
-      redis.pause();
+      await redis.pause();
       try {
         expect(await refused(ping(redis))).to.match(/no complete reply/);
       } finally {

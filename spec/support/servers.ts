@@ -4,7 +4,7 @@
  * so a developer's own servers are never touched.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +26,8 @@ export interface ManagedServer {
   stop(): Promise<void>;
   /** Kills the server (SIGKILL) and waits for its exit, keeping it restartable: an outage. */
   kill(): Promise<void>;
-  /** SIGSTOP: the server keeps its connections open but answers nothing, like a hung host. */
-  pause(): void;
+  /** SIGSTOP: the server keeps its connections open but answers nothing, like a hung host. Settles once it has stopped. */
+  pause(): Promise<void>;
   /** SIGCONT after {@link pause}. */
   resume(): void;
   /** Starts the server again on the same port (killing it first if it runs) and waits until it answers. */
@@ -111,6 +111,12 @@ export function ask(port: number, request: string, complete: (reply: string) => 
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A `/proc/<pid>/task/<tid>/stat` line's state is T (stopped) or t (traced); the name before it may hold spaces and parentheses. */
+function isStopped(stat: string): boolean {
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state === 'T' || state === 't';
+}
 
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
@@ -220,8 +226,16 @@ class ServerProcess implements RedisServer {
     folders.delete(this.dir);
   }
 
-  pause(): void {
+  async pause(): Promise<void> {
     this.child.kill('SIGSTOP');
+    // The signal reaches each thread on its way back from the kernel, not with kill() itself: a
+    // request sent before then could still be answered. Wait until every thread shows as stopped.
+    const tasks = `/proc/${this.child.pid}/task`;
+    const deadline = Date.now() + READY_WITHIN_MS;
+    while (!readdirSync(tasks).every((task) => isStopped(readFileSync(`${tasks}/${task}/stat`, 'utf8')))) {
+      if (Date.now() > deadline) throw new Error(`${this.flavour.binary} on port ${this.port} did not stop within ${READY_WITHIN_MS} ms`);
+      await sleep(1);
+    }
   }
 
   resume(): void {

@@ -76,7 +76,7 @@ describe('memcached Connection', function () {
     const events = recorder();
     const connection = connect(events, 200);
     await connection.exchange([metaGet(token('warm'))], 1);
-    server.pause();
+    await server.pause();
     try {
       const results = await Promise.allSettled(Array.from({ length: 5 }, () => connection.exchange([metaGet(token('k'))], 1)));
       expect(results.map((result) => result.status)).to.deep.equal(Array(5).fill('rejected'));

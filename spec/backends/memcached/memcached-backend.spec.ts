@@ -371,7 +371,7 @@ describe('MemcachedBackend', function () {
         const cache = backend({ prefix: 'hung:', timeout: 0.2 });
         const owned: string[] = [];
         await cache.setMany(keys.map((key) => [key, key] as const));
-        victim.pause();
+        await victim.pause();
         broken = () => victim.resume();
         for (const key of keys) {
           const error = await cache.get(key).then(

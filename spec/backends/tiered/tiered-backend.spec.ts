@@ -442,7 +442,7 @@ describe('TieredBackend', function () {
       const { tiered, l1, l2, bus } = await faultTier({ l2Timeout: 5 });
       await l2.set('k', 'old');
       const drop = sinon.spy(l1, 'delete');
-      l2Server.pause();
+      await l2Server.pause();
       const reading = tiered.get('k');
       await deletedElsewhere(bus.channel, 'k');
       await waitFor('the invalidation arrived', () => drop.calledWith('k'));
@@ -454,7 +454,7 @@ describe('TieredBackend', function () {
     it('a write under way when an invalidation lands does not keep its value in L1', async () => {
       const { tiered, l1, bus } = await faultTier({ l2Timeout: 5 });
       const drop = sinon.spy(l1, 'delete');
-      l2Server.pause();
+      await l2Server.pause();
       const writing = tiered.set('k', 'mine');
       expect(drop.callCount).to.equal(1, 'the write dropped the old copy first');
       await deletedElsewhere(bus.channel, 'k');
