@@ -96,7 +96,7 @@ function milliseconds(seconds: number): number {
  *
  * No auto-pipelining: the backend sends a tick's lookups as one MGET itself, and ioredis'
  * auto-pipeline would hold every command until `setImmediate`, and then until the connection's
- * previous pipeline has its replies (docs/benchmarks.md measures both).
+ * previous pipeline has its replies (docs/backends.md: "Lookups of one tick share one MGET").
  */
 function cacheClientOptions(timeoutMs: number): RedisOptions {
   return {
@@ -121,6 +121,12 @@ export class RedisBackend extends RemoteBackend {
   /** The ioredis client in use (the one given, or the one the backend made). */
   readonly client: RedisClient;
   private readonly ownsClient: boolean;
+  /**
+   * The lookups of one tick, as one MGET (docs/backends.md has the figures). A cluster refuses
+   * MGET across slots, so there each lookup is a GET of its own.
+   */
+  private readonly reads = new ReadBatch<Buffer | null>((rawKeys) => this.client.mgetBuffer(rawKeys));
+  private readonly decodeReply = (data: Buffer | null): unknown => (data === null ? MISS : this.decode(data));
 
   constructor(options: RedisBackendOptions = {}) {
     super('RedisBackend', options);
@@ -144,17 +150,8 @@ export class RedisBackend extends RemoteBackend {
 
   lookup(key: string): Promise<unknown> {
     const rawKey = this.rawKey(key);
-    return this.attempt('get', key, () => (this.client.isCluster ? this.client.getBuffer(rawKey) : this.reads.read(rawKey)), this.entryOf);
+    return this.attempt('get', key, () => (this.client.isCluster ? this.client.getBuffer(rawKey) : this.reads.read(rawKey)), this.decodeReply);
   }
-
-  /**
-   * Lookups of one tick, as one MGET (docs/benchmarks.md: Redis hit). A cluster refuses MGET
-   * across slots, so there each lookup is a GET of its own.
-   */
-  private readonly reads = new ReadBatch<Buffer | null>((rawKeys) => this.client.mgetBuffer(rawKeys));
-
-  private readonly entryOf = (data: Buffer | null): unknown => (data === null ? MISS : this.decode(data));
-
 
   /** GET and PTTL, pipelined into one round trip: what a tiered memory copy needs to expire in step. */
   lookupWithTtl(key: string): Promise<EntryWithTtl | Miss> {
