@@ -203,6 +203,16 @@ describe('RedisBackend', function () {
       expect((await commandCalls()).mget).to.equal(2);
     });
 
+    it('keeps the order of the commands given in one tick: writes, deletes, then the lookups after them', async () => {
+      const cache = backend();
+      const given: Promise<unknown>[] = [];
+      for (let i = 0; i < 100; i++) given.push(cache.set(`k${i}`, i));
+      for (let i = 0; i < 50; i++) given.push(cache.delete(`k${i}`));
+      const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => cache.get(`k${i}`)));
+      expect(answers).to.deep.equal(Array.from({ length: 100 }, (_, i) => (i < 50 ? undefined : i)));
+      expect(await Promise.all(given)).to.deep.equal([...Array(100).fill(undefined), ...Array(50).fill(true)]);
+    });
+
     it('answers a lookup asked right after a write with what was written, auto-pipelined client or not', async () => {
       for (const enableAutoPipelining of [false, true]) {
         const cache = backend({ enableAutoPipelining });

@@ -96,7 +96,7 @@ function milliseconds(seconds: number): number {
  *
  * No auto-pipelining: the backend sends a tick's lookups as one MGET itself, and ioredis'
  * auto-pipeline would hold every command until `setImmediate`, and then until the connection's
- * previous pipeline has its replies (docs/backends.md: "Lookups of one tick share one MGET").
+ * previous pipeline has its replies (docs/backends.md: "One MGET and one socket write a tick").
  */
 function cacheClientOptions(timeoutMs: number): RedisOptions {
   return {
@@ -127,6 +127,8 @@ export class RedisBackend extends RemoteBackend {
    */
   private readonly reads = new ReadBatch<Buffer | null>((rawKeys) => this.client.mgetBuffer(rawKeys));
   private readonly decodeReply = (data: Buffer | null): unknown => (data === null ? MISS : this.decode(data));
+  /** Whether the connection is corked until the end of this tick (see `sending`). */
+  private corked = false;
 
   constructor(options: RedisBackendOptions = {}) {
     super('RedisBackend', options);
@@ -284,6 +286,24 @@ export class RedisBackend extends RemoteBackend {
     client.quit().catch(() => undefined);
     // A dead or hung server (or one between reconnect attempts) gets no more than `timeout`.
     await withDeadline(ended, this.timeout * 1000, () => new Error('QUIT got no answer')).catch(() => client.disconnect());
+  }
+
+  /**
+   * Without auto-pipelining each command would be a socket write of its own: the connection is
+   * corked from the tick's first command until its code and microtasks have run, so the tick's
+   * commands leave in one write, in the order they were given. (A client of your own that
+   * auto-pipelines writes at `setImmediate`, after the cork is gone: it is left as it is.)
+   */
+  protected override sending(): void {
+    const client = this.client;
+    if (this.corked || client.isCluster || client.status !== 'ready') return;
+    const stream = (client as Redis).stream;
+    stream.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork();
+    });
   }
 
   /** One SET with the TTL in the same command (never SET then EXPIRE); `onlyIfAbsent` adds NX. */

@@ -146,6 +146,9 @@ export abstract class RemoteBackend implements CacheBackend {
     }
   }
 
+  /** Runs as each operation starts its work: for a subclass that gathers a tick's commands into one write. */
+  protected sending(): void {}
+
   protected encode(value: unknown): Buffer | string {
     try {
       return this.serializer.serialize(value);
@@ -191,6 +194,7 @@ export abstract class RemoteBackend implements CacheBackend {
         }
       };
       try {
+        this.sending();
         work().then(succeeded, failed);
       } catch (error) {
         failed(error);
