@@ -81,6 +81,10 @@ export function markdownReport(machine: Machine, sections: readonly Section[], c
     'computation must not run (and in the miss scenario it must run once per call); a subject that fails a check',
     'is reported as such and gets no ratio.',
     '',
+    '**Same work for every subject.** Each library caches one async function whose body is the same',
+    'computation: the decorated method for hoard @Cached and @type-cacheable, the function handed over for',
+    '`cached(fn)`, p-memoize, memoizee and the rest. No subject pays for an extra async layer around it.',
+    '',
     '## Targets (issue 6)',
     '',
     markdownTable(

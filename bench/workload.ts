@@ -29,14 +29,22 @@ export function sleep(ms: number): Promise<void> {
 export class Computation {
   runs = 0;
 
-  /** @param delayMs how long one computation takes (the stampede scenario's 20 ms); 0 = a resolved promise. */
+  /** @param delayMs how long one computation takes (the stampede scenario's 20 ms); 0 = no wait. */
   constructor(private readonly delayMs = 0) {}
 
-  readonly run = async (id: number, opts: Options): Promise<Value> => {
+  /**
+   * The work: the value at once, or a promise of it after the delay. A decorated method's body
+   * is `return computation.result(id, opts)`, as `run`'s is, so a library that caches a method
+   * and one that memoizes `run` each cache one async function doing the same work.
+   */
+  result(id: number, opts: Options): Value | Promise<Value> {
     this.runs++;
-    if (this.delayMs > 0) await sleep(this.delayMs);
-    return { id, region: opts.region, total: id * 2 };
-  };
+    const value = { id, region: opts.region, total: id * 2 };
+    return this.delayMs > 0 ? sleep(this.delayMs).then(() => value) : value;
+  }
+
+  /** The async function given to libraries that memoize functions. */
+  readonly run = async (id: number, opts: Options): Promise<Value> => this.result(id, opts);
 }
 
 /** Throws unless `value` is what the computation returns for `id`: a cache must not serve a wrong entry. */

@@ -18,7 +18,7 @@ export function cachedMethod(backend: string, computation: Computation, key?: (i
   class Reports {
     @Cached({ backend, ttl: TTL_SECONDS, key })
     async lookup(id: number, opts: Options): Promise<Value> {
-      return computation.run(id, opts);
+      return computation.result(id, opts);
     }
   }
   const reports = new Reports();

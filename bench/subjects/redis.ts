@@ -76,7 +76,7 @@ const typeCacheable: SubjectFactory<RedisServer> = {
     class Reports {
       @TypeCacheable({ client, ttlSeconds: TTL_SECONDS })
       async lookup(id: number, opts: Options): Promise<Value> {
-        return computation.run(id, opts);
+        return computation.result(id, opts);
       }
     }
     const reports = new Reports();
