@@ -206,5 +206,4 @@ export abstract class RemoteBackend implements CacheBackend {
     if (error instanceof CacheError) return error;
     return new CacheBackendError(`${this.label}: ${describe(operation, key)} failed: ${messageOf(error)}`, operation, key, { cause: error });
   }
-
 }
