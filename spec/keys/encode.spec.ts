@@ -236,6 +236,14 @@ describe('canonical argument encoding', () => {
       expect(again).to.deep.equal(first);
     });
 
+    it('encodes property names the same way after more distinct names than it keeps', () => {
+      const value = { 'a"b': 1, region: 'eu' };
+      const before = encodeArguments([value], 'f');
+      for (let i = 0; i < 3000; i++) expect(encodeArguments([{ [`name${i}`]: i }], 'f')).to.equal(`{"name${i}":${i}}`);
+      expect(encodeArguments([value], 'f')).to.equal(before);
+      expect(before).to.equal('{"a\\"b":1,"region":"eu"}');
+    });
+
     it('gives the same encodings and keys in another process', () => {
       const root = fileURLToPath(new URL('../../../', import.meta.url));
       const argumentsModule = new URL('./arguments.js', import.meta.url).href;

@@ -64,6 +64,25 @@ function quote(text: string): string {
   return '"' + text + '"';
 }
 
+/** Property names seen recently, quoted and with their colon: objects of one shape repeat them on every call. */
+const propertyNames = new Map<string, string>();
+const MAX_PROPERTY_NAMES = 1024;
+
+/**
+ * `quote(key) + ':'`, kept for the next object with that property: building it allocated
+ * three strings per property, and reusing it makes a memory miss ~4% faster (bench/).
+ */
+function propertyName(key: string): string {
+  let name = propertyNames.get(key);
+  if (name === undefined) {
+    // Objects keyed by data (ids as property names) would fill it with names never seen again.
+    if (propertyNames.size === MAX_PROPERTY_NAMES) propertyNames.clear();
+    name = flat(quote(key) + ':');
+    propertyNames.set(key, name);
+  }
+  return name;
+}
+
 function encode(value: unknown): string {
   switch (typeof value) {
     case 'string':
@@ -138,7 +157,7 @@ function encodeProperties(value: object): string {
     if (item === undefined) continue;
     if (!first) out += ',';
     first = false;
-    out += quote(key) + ':' + encode(item);
+    out += propertyName(key) + encode(item);
   }
   return out + '}';
 }
