@@ -75,7 +75,7 @@ describe('MemoryBackend: LRU, size and TTL policy', () => {
     expect(() => new MemoryBackend().set('k', 1, -3)).to.throw(TypeError, /ttl/);
   });
 
-  it('reuses slots after deletes and stays consistent under churn', () => {
+  it('stays consistent under deletes, evictions and churn', () => {
     const cache = new MemoryBackend({ maxEntries: 50 });
     const model = new Map<string, number>();
     for (let i = 0; i < 5_000; i++) {

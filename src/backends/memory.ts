@@ -156,10 +156,10 @@ export class MemoryBackend implements CacheBackend {
   }
 
   delete(key: string): boolean {
-    const live = this.live(key) !== undefined;
     const entry = this.entries.get(key);
-    if (entry !== undefined) this.remove(entry);
-    return live;
+    if (entry === undefined) return false;
+    this.remove(entry);
+    return entry.expiry === 0 || entry.expiry > now();
   }
 
   /** Deletes `key` only if it holds `expected` (a lock's token). */
