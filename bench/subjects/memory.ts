@@ -24,12 +24,23 @@ export const floor: SubjectFactory = {
   },
 };
 
+/**
+ * A MemoryBackend registered for one subject. Closing it drops its entries: a registration
+ * outlives the subject, and otherwise every round's cache would stay reachable to the end of
+ * the run, making later rounds' garbage collections walk them (the peers' caches are garbage
+ * once their round ends).
+ */
+function memoryBackend(): { name: string; close: () => Promise<void> } {
+  const backend = new MemoryBackend({ maxEntries: MAX_ENTRIES });
+  return { name: registerBackend(backend), close: async () => backend.close() };
+}
+
 export const hoardMethod: SubjectFactory = {
   name: 'hoard @Cached',
   role: 'hoard',
   async create(computation) {
-    const backend = registerBackend(new MemoryBackend({ maxEntries: MAX_ENTRIES }));
-    return { lookup: cachedMethod(backend, computation), close: nothingToClose };
+    const backend = memoryBackend();
+    return { lookup: cachedMethod(backend.name, computation), close: backend.close };
   },
 };
 
@@ -38,8 +49,8 @@ const hoardMethodKeyed: SubjectFactory = {
   name: 'hoard @Cached, key function',
   role: 'hoard',
   async create(computation) {
-    const backend = registerBackend(new MemoryBackend({ maxEntries: MAX_ENTRIES }));
-    return { lookup: cachedMethod(backend, computation, (id, opts) => `${id}:${opts.region}`), close: nothingToClose };
+    const backend = memoryBackend();
+    return { lookup: cachedMethod(backend.name, computation, (id, opts) => `${id}:${opts.region}`), close: backend.close };
   },
 };
 
@@ -47,8 +58,8 @@ const hoardFunction: SubjectFactory = {
   name: 'hoard cached(fn)',
   role: 'hoard',
   async create(computation) {
-    const backend = registerBackend(new MemoryBackend({ maxEntries: MAX_ENTRIES }));
-    return { lookup: cachedFunction(backend, computation), close: nothingToClose };
+    const backend = memoryBackend();
+    return { lookup: cachedFunction(backend.name, computation), close: backend.close };
   },
 };
 
