@@ -1,7 +1,7 @@
 import { drive, interleave, type Budget, type Throughput } from '../harness.js';
 import { target, type Section } from '../report.js';
 import { memorySubjects } from '../subjects/memory.js';
-import { build, type Subject } from '../subjects/subject.js';
+import { build } from '../subjects/subject.js';
 import { Computation } from '../workload.js';
 import { prewarm, ratioOf, summarise, throughputSection, timeHits } from './throughput.js';
 
@@ -35,8 +35,9 @@ export async function memoryHit(budget: Budget): Promise<Section> {
 let freshId = 1_000_000;
 
 export async function memoryMiss(budget: Budget): Promise<Section> {
-  // A fresh cache per round keeps memory bounded: unbounded peers would otherwise grow for the whole run.
-  const measure = async (factory: (typeof memorySubjects)[number]): Promise<{ subject: Subject; throughput: Throughput; problem: string }> => {
+  // A fresh cache per round keeps memory bounded: unbounded peers would otherwise grow for the
+  // whole run. Nothing of a round's subject is kept past its round, so its cache is garbage then.
+  const measure = async (factory: (typeof memorySubjects)[number]): Promise<{ throughput: Throughput; problem: string }> => {
     const subject = await build(factory, new Computation(), undefined);
     // Untimed first: some libraries set themselves up lazily during their first calls.
     await drive(subject.lookup, subject.name, () => freshId++, 1, budget.sliceMs / 4);
@@ -44,12 +45,12 @@ export async function memoryMiss(budget: Budget): Promise<Section> {
     const throughput = await drive(subject.lookup, subject.name, () => freshId++, 1, budget.sliceMs);
     await subject.close();
     const runs = subject.computation.runs - runsBefore;
-    return { subject, throughput, problem: runs === throughput.ops ? '' : `computed ${runs} times for ${throughput.ops} distinct calls` };
+    return { throughput, problem: runs === throughput.ops ? '' : `computed ${runs} times for ${throughput.ops} distinct calls` };
   };
   await interleave(memorySubjects, 1, measure);
   const rounds = await interleave(memorySubjects, budget.rounds, measure);
-  const measured = rounds.map((samples) =>
-    summarise(samples[0]!.subject, samples.map((s) => s.throughput), samples.map((s) => s.problem).find((p) => p !== '') ?? ''),
+  const measured = rounds.map((samples, i) =>
+    summarise(memorySubjects[i]!, samples.map((s) => s.throughput), samples.map((s) => s.problem).find((p) => p !== '') ?? ''),
   );
   const overPMemoize = ratioOf(measured, 'hoard @Cached', 'p-memoize');
   return throughputSection(

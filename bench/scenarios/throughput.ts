@@ -5,7 +5,7 @@ import { check, optionsFor } from '../workload.js';
 
 /** A subject's figures in one throughput scenario. */
 export interface Measured {
-  readonly subject: Subject;
+  readonly subject: Pick<Subject, 'name' | 'role'>;
   /** ops/s, one per round, in round order. */
   readonly samples: readonly number[];
   readonly opsPerSecond: number;
@@ -44,7 +44,7 @@ export async function timeHits(subjects: readonly Subject[], inFlight: number, b
   });
 }
 
-export function summarise(subject: Subject, throughputs: readonly Throughput[], problem: string): Measured {
+export function summarise(subject: Pick<Subject, 'name' | 'role'>, throughputs: readonly Throughput[], problem: string): Measured {
   const samples = throughputs.map(opsPerSecond);
   return { subject, samples, opsPerSecond: median(samples), problem };
 }

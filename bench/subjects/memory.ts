@@ -69,7 +69,8 @@ export const memoizee: SubjectFactory = {
   async create(computation) {
     // Its default keys objects by identity, which a fresh `opts` per call never matches.
     const lookup = memoize(computation.run, { promise: true, normalizer: (args) => jsonKey(args[0], args[1]), maxAge: TTL_SECONDS * 1000 });
-    return { lookup, close: nothingToClose };
+    // With maxAge it sets a timer per entry, which keeps the entry alive until it fires: clear them.
+    return { lookup, close: async () => lookup.clear() };
   },
 };
 
