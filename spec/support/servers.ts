@@ -216,6 +216,9 @@ class ServerProcess implements RedisServer {
     const child = this.child;
     if (exited(child)) return;
     const gone = new Promise((resolve) => child.once('exit', resolve));
+    // The child is unref'd so it never holds a process open; waiting for its exit must, or a
+    // process with nothing else to do (the end of `npm run bench`) ends before the exit arrives.
+    child.ref();
     child.kill('SIGKILL');
     await gone;
   }
