@@ -51,17 +51,17 @@ function flat(text: string): string {
   return text;
 }
 
+/** A character JSON.stringify escapes: a control character, quote, backslash or surrogate (lone ones). */
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
 /**
- * `JSON.stringify(text)`, without calling into it for the usual text that needs no escape:
- * no control character, quote, backslash or surrogate (JSON.stringify escapes lone surrogates).
- * A memory hit spends a good part of its time encoding keys; this halves a string's share.
+ * `JSON.stringify(text)`, without calling into it for the usual text that needs no escape.
+ * A regular expression rather than a loop over `charCodeAt`: the loop's property loads on the
+ * many kinds of string V8 has (sequential, cons, sliced, internalized) became calls to the
+ * generic load IC, ~45 ns a miss in bench/; the expression also scans long text twice as fast.
  */
 function quote(text: string): string {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff)) return JSON.stringify(text);
-  }
-  return '"' + text + '"';
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : '"' + text + '"';
 }
 
 /** Property names seen recently, quoted and with their colon: objects of one shape repeat them on every call. */
