@@ -60,9 +60,10 @@ export async function interleave<T, S>(entries: readonly T[], rounds: number, me
     for (let step = 0; step < entries.length; step++) {
       const index = (round + step) % entries.length;
       samples[index]!.push(await measure(entries[index]!));
-      // A turn of the event loop between entries: a memory subject's calls run on microtasks
-      // alone, and what a library releases in a timer or an immediate (memoizee's cleared
-      // timers, for one) would otherwise stay on the heap, for every later entry to collect.
+      // A turn of the event loop between entries, as between a service's requests: a memory
+      // subject's calls run on microtasks alone, so what a library defers to the next tick, an
+      // immediate or a timer would never run. Without it the heap grew round after round, and
+      // memoizee's hits all took the path of an entry still pending (docs/benchmarks.md).
       await new Promise((resolve) => setImmediate(resolve));
     }
   }

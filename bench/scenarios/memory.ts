@@ -56,8 +56,9 @@ export async function memoryMiss(budget: Budget): Promise<Section> {
   return throughputSection(
     'Memory miss, sequential',
     `${SIGNATURE}, with an id never used before on every call: each call looks up, computes (a resolved promise) and ` +
-      'stores. Every cache starts empty each round, is sized so that nothing is evicted, and is released when its round ends. Floor: the same hand-written ' +
-      'Map memoization as for hits. "hoard @Cached, key function" is the same method with ' +
+      'stores. Every cache starts empty each round, is sized so that nothing is evicted, and is released when its ' +
+      'round ends. Floor: the same hand-written Map memoization as for hits. "hoard @Cached, key function" is the ' +
+      'same method with ' +
       '``key: (id, opts) => `${id}:${opts.region}` ``: the difference to plain @Cached is what the canonical encoding of ' +
       'the arguments costs on a miss, where no earlier call has left its key to find.',
     measured,
