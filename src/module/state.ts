@@ -1,4 +1,5 @@
 import type { CacheBackend } from '../backends/backend.js';
+import { Inflight } from '../runtime/inflight.js';
 import { CacheEvents } from './events.js';
 import { Counter, CounterMap } from './stats.js';
 
@@ -7,7 +8,7 @@ export interface Registration {
   readonly name: string;
   readonly backend: CacheBackend;
   /** Computations under way, by key: concurrent callers of one key share one (single flight). */
-  readonly inflight: Map<string, Promise<unknown>>;
+  readonly inflight: Inflight<Promise<unknown>>;
   /** Keys whose stale value is being refreshed in the background (`staleTtl`): one refresh each. */
   readonly refreshing: Set<string>;
   readonly counter: Counter;
@@ -25,7 +26,7 @@ class ModuleState {
   methodCounters = new CounterMap();
 
   register(name: string, backend: CacheBackend): void {
-    this.backends.set(name, { name, backend, inflight: new Map(), refreshing: new Set(), counter: this.backendCounters.for(name) });
+    this.backends.set(name, { name, backend, inflight: new Inflight(), refreshing: new Set(), counter: this.backendCounters.for(name) });
     this.version++;
   }
 
