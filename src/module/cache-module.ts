@@ -96,7 +96,8 @@ export const CacheModule = {
       for (const tag of tags) {
         const keys = await invalidateTag(backend, tag);
         deleted += keys.length;
-        if (state.events.wanted('evict')) for (const key of keys) state.events.emit('evict', { backend: name, key });
+        const evict = state.events.evict;
+        if (evict.wanted) for (const key of keys) evict.emit({ backend: name, key });
       }
     }
     return deleted;

@@ -1,7 +1,7 @@
 import { MISS } from '../backends/backend.js';
 import { CacheConfigError, CacheSerializationError } from '../errors.js';
 import { moduleConfig } from '../module/config.js';
-import type { Registration } from '../module/state.js';
+import { state, type Registration } from '../module/state.js';
 import { CallSite, isThenable } from './call-site.js';
 import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
 import type { CachedOptions } from './options.js';
@@ -92,13 +92,13 @@ export class CachedCall extends CallSite {
   private hit(registration: Registration, key: string): void {
     registration.counter.hits++;
     this.counter.hits++;
-    this.emit('hit', key);
+    this.emit(state.events.hit, key);
   }
 
   private miss(registration: Registration, key: string): void {
     registration.counter.misses++;
     this.counter.misses++;
-    this.emit('miss', key);
+    this.emit(state.events.miss, key);
   }
 
   /** Miss on a synchronous backend: a synchronous result is stored at once, a promise once it settles. */
@@ -343,7 +343,7 @@ export class CachedCall extends CallSite {
     if (!registration.backend.synchronous) await this.awaitGeneration(registration);
     const key = this.keyFor(undefined, args);
     const existed = await registration.backend.delete(key);
-    this.emit('evict', key);
+    this.emit(state.events.evict, key);
     return existed;
   }
 
@@ -364,6 +364,6 @@ export class CachedCall extends CallSite {
     await backend.add(key, 0, 0);
     this.setGeneration(await backend.increment(key));
     this.generationKnown = true;
-    this.emit('evict', key);
+    this.emit(state.events.evict, key);
   }
 }

@@ -2,7 +2,7 @@ import { CacheConfigError } from '../errors.js';
 import { encodeArguments } from '../keys/encode.js';
 import { KnownKeys } from '../keys/known-keys.js';
 import { moduleConfig } from '../module/config.js';
-import type { CacheEventName } from '../module/events.js';
+import type { Topic } from '../module/events.js';
 import { state, DEFAULT_BACKEND, type Registration } from '../module/state.js';
 import type { Counter } from '../module/stats.js';
 import type { CachedOptions, TargetOptions } from './options.js';
@@ -128,19 +128,16 @@ export abstract class CallSite {
     throw error;
   }
 
-  protected emit(event: CacheEventName, key: string, backend = this.registration.name): void {
-    const events = state.events;
-    if (events.wanted(event)) events.emit(event, { backend, key, method: this.label });
+  protected emit(topic: Topic, key: string, backend = this.registration.name): void {
+    if (topic.wanted) topic.emit({ backend, key, method: this.label });
   }
 
   /** A backend fault: counted and reported, never thrown at the caller (fail-open). */
   protected report(registration: Registration, key: string, operation: string, error: unknown): void {
     registration.counter.errors++;
     this.counter.errors++;
-    const events = state.events;
-    if (events.wanted('error')) {
-      events.emit('error', { backend: registration.name, key, method: this.label, operation, error });
-    }
+    const topic = state.events.error;
+    if (topic.wanted) topic.emit({ backend: registration.name, key, method: this.label, operation, error });
   }
 
   /**
@@ -189,7 +186,7 @@ export abstract class CallSite {
     registration: Registration,
     _ttl: number | undefined,
   ): void | Promise<void> {
-    this.emit('set', key, registration.name);
+    this.emit(state.events.set, key, registration.name);
   }
 
   /** Deletes one key, or clears the backend; faults are reported, not thrown. */
@@ -197,7 +194,7 @@ export abstract class CallSite {
     const registration = this.registration;
     const backend = registration.backend;
     const label = key ?? '*';
-    const evicted = (): void => this.emit('evict', label, registration.name);
+    const evicted = (): void => this.emit(state.events.evict, label, registration.name);
     try {
       const done = key === undefined ? backend.clear() : backend.delete(key);
       if (isThenable(done)) {
