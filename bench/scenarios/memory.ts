@@ -60,7 +60,9 @@ export async function memoryMiss(budget: Budget): Promise<Section> {
       'round ends. Floor: the same hand-written Map memoization as for hits. "hoard @Cached, key function" is the ' +
       'same method with ' +
       '``key: (id, opts) => `${id}:${opts.region}` ``: the difference to plain @Cached is what the canonical encoding of ' +
-      'the arguments costs on a miss, where no earlier call has left its key to find.',
+      'the arguments costs on a miss, where no earlier call has left its key to find. Most of it is the look for ' +
+      'symbol-keyed properties, one call into the engine per object argument ' +
+      '([keys.md](keys.md#what-a-miss-costs)).',
     measured,
     [target('memory miss, hoard @Cached ≥ 1.0× p-memoize', overPMemoize, 1.0, `${overPMemoize.toFixed(2)}× p-memoize`)],
   );
