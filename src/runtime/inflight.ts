@@ -2,8 +2,8 @@
  * Calls under way, by key: what single flight joins. It answers as a `Map` would, but keeps
  * its first call in a slot of its own and only the others in a Map.
  *
- * Usually one call per backend is under way at a time, so a Map would go from one entry back
- * to none on every miss. V8 reallocates a Map's table when it shrinks on that delete, and
+ * When misses do not overlap, one call is under way at a time, and a Map would go from one
+ * entry back to none on every miss. V8 reallocates a Map's table when it shrinks on that delete, and
  * again when it grows on the next set: ~165 ns a set and delete, a tenth of a memory miss.
  * With the slot, bench/'s memory miss is 7–12% faster in A/B runs.
  */
