@@ -33,7 +33,7 @@ describe('Inflight (calls under way, by key)', () => {
     );
   });
 
-  it('finds a key by its text, not by the string object it was set with', () => {
+  it('keeps the second call under way when the first, in the slot, is deleted', () => {
     const inflight = new Inflight<string>();
     const id = 41 + Number('1');
     inflight.set(`Reports.load:${id}`, 'first');
