@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import sinon from 'sinon';
 import { MemoryBackend } from 'hoard';
 
@@ -92,5 +93,85 @@ describe('MemoryBackend: LRU, size and TTL policy', () => {
     }
     for (const [key, value] of model) expect(cache.get(key)).to.equal(value);
     expect(cache.size).to.equal(model.size);
+  });
+});
+
+describe('MemoryBackend: agrees with a plain LRU model', () => {
+  /** What the backend must hold: a Map in recency order (oldest first), with estimated sizes. */
+  class Model {
+    readonly entries = new Map<string, string>();
+    constructor(
+      readonly maxEntries: number,
+      readonly maxBytes: number,
+    ) {}
+    /** The backend's estimate for a string value. */
+    static size = (value: string) => 16 + value.length * 2;
+    bytes(): number {
+      return [...this.entries.values()].reduce((sum, value) => sum + Model.size(value), 0);
+    }
+    get(key: string): string | undefined {
+      const value = this.entries.get(key);
+      if (value === undefined) return undefined;
+      this.entries.delete(key);
+      this.entries.set(key, value);
+      return value;
+    }
+    set(key: string, value: string): void {
+      this.entries.delete(key);
+      if (Model.size(value) > this.maxBytes) return;
+      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(key, value);
+      while (this.bytes() > this.maxBytes) this.entries.delete(this.entries.keys().next().value!);
+    }
+  }
+
+  const operation = fc.oneof(
+    fc.record({ op: fc.constant('set' as const), key: fc.nat(40), length: fc.nat(60) }),
+    fc.record({ op: fc.constant('get' as const), key: fc.nat(40) }),
+    fc.record({ op: fc.constant('delete' as const), key: fc.nat(40) }),
+  );
+
+  it('holds the same entries in the same recency order through sets, reads, deletes, evictions and growth', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 60 }), fc.option(fc.integer({ min: 100, max: 2_000 }), { nil: undefined }), fc.array(operation, { maxLength: 400 }), (maxEntries, maxBytes, operations) => {
+        const cache = new MemoryBackend({ maxEntries, maxBytes });
+        const model = new Model(maxEntries, maxBytes ?? Infinity);
+        for (const step of operations) {
+          const key = `k${step.key}`;
+          if (step.op === 'set') {
+            const value = 'v'.repeat(step.length) + step.key;
+            cache.set(key, value);
+            model.set(key, value);
+          } else if (step.op === 'get') {
+            expect(cache.get(key), key).to.equal(model.get(key));
+          } else {
+            expect(cache.delete(key), key).to.equal(model.entries.delete(key));
+          }
+          expect(cache.size).to.equal(model.entries.size);
+        }
+        // Whatever evicts next takes the oldest first: the model's keys still held are always its newest ones.
+        const order = [...model.entries.keys()];
+        for (let i = 0; i <= maxEntries; i++) {
+          const held = order.map((key) => cache.has(key));
+          expect(held.slice(held.indexOf(true)).every(Boolean) || !held.includes(true), held.join()).to.equal(true);
+          cache.set(`filler${i}`, '');
+        }
+        expect(order.filter((key) => cache.has(key))).to.deep.equal([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('serves an entry set to undefined as present, and gives clear() memory back without losing later writes', () => {
+    const cache = new MemoryBackend({ maxEntries: 100 });
+    cache.set('u', undefined);
+    expect(cache.has('u')).to.equal(true);
+    for (let i = 0; i < 100; i++) cache.set(`k${i}`, i);
+    cache.clear();
+    expect(cache.size).to.equal(0);
+    expect(cache.has('k1')).to.equal(false);
+    cache.set('after', 1);
+    expect(cache.get('after')).to.equal(1);
+    expect(cache.size).to.equal(1);
   });
 });
