@@ -78,6 +78,7 @@ export class MemoryBackend implements CacheBackend {
   /** Slots handed out so far (slot 0 included); those past it were never used. */
   private used = 1;
   private bytes = 0;
+  private evicted = 0;
 
   constructor(options: MemoryBackendOptions = {}) {
     const { maxEntries = 10_000, maxBytes = Infinity, defaultTtl } = options;
@@ -96,6 +97,16 @@ export class MemoryBackend implements CacheBackend {
   /** How many entries are held (expired ones included until they are touched or evicted). */
   get size(): number {
     return this.slots.size;
+  }
+
+  /** Approximate bytes of the values held, estimated only when `maxBytes` is set (0 otherwise). */
+  get bytesHeld(): number {
+    return this.bytes;
+  }
+
+  /** How many entries were removed to make room (`maxEntries` or `maxBytes`) since the backend was made. */
+  get evictions(): number {
+    return this.evicted;
   }
 
   lookup(key: string): unknown {
@@ -136,7 +147,7 @@ export class MemoryBackend implements CacheBackend {
       return;
     }
     if (slot === undefined) {
-      if (this.slots.size >= this.maxEntries) this.remove(this.newer[RING]!);
+      if (this.slots.size >= this.maxEntries) this.evictOldest();
       slot = this.allocate();
       this.slots.set(key, slot);
       this.keys[slot] = key;
@@ -150,7 +161,7 @@ export class MemoryBackend implements CacheBackend {
     if (sizes !== undefined) {
       this.bytes += size - sizes[slot]!;
       sizes[slot] = size;
-      while (this.bytes > this.maxBytes) this.remove(this.newer[RING]!);
+      while (this.bytes > this.maxBytes) this.evictOldest();
     }
   }
 
@@ -236,6 +247,11 @@ export class MemoryBackend implements CacheBackend {
       return undefined;
     }
     return slot;
+  }
+
+  private evictOldest(): void {
+    this.remove(this.newer[RING]!);
+    this.evicted++;
   }
 
   /** A free slot: one given back by `remove`, else the next never used, growing the arrays when full. */

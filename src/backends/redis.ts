@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CacheConfigError } from '../errors.js';
+import type { ServerAddress } from '../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 import { ReadBatch } from './read-batch.js';
 import { RemoteBackend, withDeadline, type RemoteBackendOptions } from './remote.js';
@@ -148,6 +149,13 @@ export class RedisBackend extends RemoteBackend {
     // Connection errors reach callers as failed operations (and from there `error` events);
     // without a listener ioredis would also log every failed reconnect attempt.
     this.client.on('error', () => undefined);
+  }
+
+  /** A cluster spreads keys over its masters: only the system is named. */
+  protected override addressOf(): ServerAddress {
+    if (this.client.isCluster) return { system: 'redis' };
+    const { host, port } = (this.client as Redis).options;
+    return { system: 'redis', address: host, port };
   }
 
   lookup(key: string): Promise<unknown> {

@@ -1,4 +1,5 @@
 import { CacheBackendError, CacheError, CacheSerializationError } from '../errors.js';
+import { operationChannel, traced, type ServerAddress } from '../module/channels.js';
 import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
@@ -175,6 +176,20 @@ export abstract class RemoteBackend implements CacheBackend {
    * hit's way back is a microtask of its own.
    */
   protected attempt<T, R = T>(operation: string, key: string | undefined, work: () => Promise<T>, map?: (value: T) => R): Promise<R> {
+    if (!operationChannel.start.hasSubscribers) return this.perform(operation, key, work, map);
+    const message = { instance: this, operation, key, server: this.addressOf(key) };
+    return traced(operationChannel, message, () => this.perform(operation, key, work, map));
+  }
+
+  /**
+   * The server an operation on `key` goes to (`undefined` key: an operation over several keys),
+   * for tracing; read only while a tracer listens on `tracing:hoard:operation:*`.
+   */
+  protected addressOf(_key: string | undefined): ServerAddress | undefined {
+    return undefined;
+  }
+
+  private perform<T, R>(operation: string, key: string | undefined, work: () => Promise<T>, map?: (value: T) => R): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const watch = this.clientBoundsRequests ? undefined : this.deadlines.track(reject, operation, key);
       const settled = (): void => {

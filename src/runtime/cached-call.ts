@@ -1,5 +1,6 @@
 import { MISS } from '../backends/backend.js';
 import { CacheConfigError, CacheSerializationError } from '../errors.js';
+import { callChannel, computeChannel, refreshChannel, staleChannel, traced, type ComputeMessage } from '../module/channels.js';
 import { moduleConfig } from '../module/config.js';
 import { state, type Registration } from '../module/state.js';
 import { CallSite, isThenable } from './call-site.js';
@@ -64,6 +65,22 @@ export class CachedCall extends CallSite {
   invoke(self: unknown, args: unknown[]): unknown {
     const condition = this.options.condition;
     if (condition !== undefined && !condition.apply(self, args)) return this.callee.fn.apply(self, args);
+    return callChannel.start.hasSubscribers ? this.tracedCall(self, args) : this.call(self, args);
+  }
+
+  /** A call published on `tracing:hoard:call:*` (see module/channels.ts). */
+  private tracedCall(self: unknown, args: unknown[]): unknown {
+    let backend: string;
+    try {
+      backend = this.resolve(self).name;
+    } catch {
+      // Not a cached call yet: the untraced path reports the setup error the usual way.
+      return this.call(self, args);
+    }
+    return traced(callChannel, { method: this.label, backend }, () => this.call(self, args));
+  }
+
+  private call(self: unknown, args: unknown[]): unknown {
     let registration: Registration;
     let key: string | undefined;
     let known = true;
@@ -105,7 +122,7 @@ export class CachedCall extends CallSite {
   private compute(registration: Registration, self: unknown, args: unknown[], key: string): unknown {
     this.miss(registration, key);
     const start = this.clock();
-    const result = this.callee.fn.apply(self, args);
+    const result = this.run(self, args);
     if (!isThenable(result)) {
       this.store(self, args, key, result, this.clock() - start);
       return result;
@@ -131,7 +148,7 @@ export class CachedCall extends CallSite {
     const generation = this.awaitGeneration(registration);
     if (generation !== undefined) {
       // A backend that could not answer for the generation will not answer the lookup either.
-      return generation.then((answered) => (answered ? this.viaAsyncBackend(registration, self, args) : this.callee.fn.apply(self, args)));
+      return generation.then((answered) => (answered ? this.viaAsyncBackend(registration, self, args) : this.run(self, args)));
     }
     let key = this.knownKey(args);
     if (key === undefined) {
@@ -167,7 +184,7 @@ export class CachedCall extends CallSite {
         // Fail-open: the caller gets a computed value; a store (or a lock) would only wait on the
         // same fault. An entry that cannot be read is a miss instead, and the new value replaces it.
         if (error instanceof CacheSerializationError) return this.afterMiss(registration, self, args, key);
-        return this.unregisterAfter(registration, key, () => this.callee.fn.apply(self, args));
+        return this.unregisterAfter(registration, key, () => this.run(self, args));
       },
     );
     inflight.set(key, call);
@@ -205,9 +222,16 @@ export class CachedCall extends CallSite {
 
   private async computeAndStore(self: unknown, args: unknown[], key: string): Promise<unknown> {
     const start = this.clock();
-    const value = await this.callee.fn.apply(self, args);
+    const value = await this.run(self, args);
     await this.store(self, args, key, value, this.clock() - start);
     return value;
+  }
+
+  /** The method body, published on `tracing:hoard:compute:*` when a tracer listens. */
+  private run(self: unknown, args: unknown[]): unknown {
+    if (!computeChannel.start.hasSubscribers) return this.callee.fn.apply(self, args);
+    const message: ComputeMessage = { method: this.label, backend: this.registration.name };
+    return traced(computeChannel, message, () => this.callee.fn.apply(self, args));
   }
 
   /** Milliseconds for measuring a computation, which only entries with freshness keep: others skip the clock. */
@@ -224,24 +248,28 @@ export class CachedCall extends CallSite {
     const freshUntil = entry[FRESH_UNTIL];
     if (freshUntil !== 0) {
       const now = Date.now();
-      if (freshUntil <= now || (this.beta !== 0 && now - entry.computeMs * this.beta * Math.log(Math.random()) >= freshUntil)) {
-        this.refreshInBackground(registration, self, args, key);
+      if (freshUntil <= now) {
+        if (staleChannel.hasSubscribers) staleChannel.publish({ method: this.label, backend: registration.name, key });
+        this.refreshInBackground(registration, self, args, key, 'stale');
+      } else if (this.beta !== 0 && now - entry.computeMs * this.beta * Math.log(Math.random()) >= freshUntil) {
+        this.refreshInBackground(registration, self, args, key, 'early');
       }
     }
     return entry.value;
   }
 
   /** Fail-safe: a refresh that throws leaves the current value in place and is reported. */
-  private refreshInBackground(registration: Registration, self: unknown, args: unknown[], key: string): void {
+  private refreshInBackground(registration: Registration, self: unknown, args: unknown[], key: string, kind: 'stale' | 'early'): void {
     const refreshing = registration.refreshing;
     if (refreshing.has(key)) return;
     refreshing.add(key);
+    if (refreshChannel.hasSubscribers) refreshChannel.publish({ method: this.label, backend: registration.name, key, kind });
     const done = (): void => {
       refreshing.delete(key);
     };
     const start = performance.now();
     Promise.resolve()
-      .then(() => this.callee.fn.apply(self, args))
+      .then(() => this.run(self, args))
       .then((value) => this.store(self, args, key, value, performance.now() - start))
       .then(done, (error) => {
         done();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CacheBackend } from '../backends/backend.js';
+import { lockChannel } from '../module/channels.js';
 import { moduleConfig } from '../module/config.js';
 
 /** Defaults of `lockTimeout` and `lockTtl`, in seconds. */
@@ -50,8 +51,12 @@ export async function computeUnderLock<T>(job: LockedComputation<T>): Promise<T>
         release(backend, lockKey, token).catch((error: unknown) => job.report('unlock', error));
       }
     }
+    if (delay === FIRST_POLL_MS && lockChannel.hasSubscribers) lockChannel.publish({ key: job.key, state: 'wait' });
     const left = deadline - Date.now();
-    if (left <= 0) break;
+    if (left <= 0) {
+      if (lockChannel.hasSubscribers) lockChannel.publish({ key: job.key, state: 'timeout' });
+      break;
+    }
     await sleep(Math.min(delay, left));
     let found: { value: T } | undefined;
     try {

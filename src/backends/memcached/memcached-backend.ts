@@ -1,4 +1,5 @@
 import { CacheValueTooLargeError } from '../../errors.js';
+import type { ServerAddress } from '../../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from '../backend.js';
 import { RemoteBackend, type RemoteBackendOptions } from '../remote.js';
 import { UNTIL_NOOP } from './connection.js';
@@ -141,6 +142,14 @@ export class MemcachedBackend extends RemoteBackend {
     );
     this.live = new Set(this.servers);
     this.ring = this.ringOfLiveServers();
+  }
+
+  /** The server the ring gives `key`; an operation over several keys names one only when there is one. */
+  protected override addressOf(key: string | undefined): ServerAddress {
+    const live = this.ring.nodes;
+    let server: MemcachedServer | undefined;
+    if (!this.closed && live.length > 0) server = key !== undefined ? this.serverFor(key) : live.length === 1 ? live[0] : undefined;
+    return server === undefined ? { system: 'memcached' } : { system: 'memcached', address: server.host, port: server.port };
   }
 
   lookup(key: string): Promise<unknown> {

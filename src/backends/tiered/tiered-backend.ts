@@ -1,5 +1,6 @@
 import type { CacheBus, Invalidation } from '../../bus/bus.js';
 import { CacheValueTooLargeError } from '../../errors.js';
+import { busChannel, l1DroppedChannel } from '../../module/channels.js';
 import { assertSeconds, effectiveTtl } from '../../module/config.js';
 import { entriesOf, MISS, type CacheBackend, type CacheEntries, type LookupWithTtl, type MaybePromise, type Miss } from '../backend.js';
 import type { MemoryBackend } from '../memory.js';
@@ -95,9 +96,12 @@ export class TieredBackend implements CacheBackend {
     }
     this.withTtl = typeof (l2 as Partial<LookupWithTtl>).lookupWithTtl === 'function' ? (l2 as unknown as LookupWithTtl) : undefined;
     bus?.listen({
-      invalidated: (invalidation) => this.dropLocal(invalidation),
+      invalidated: (invalidation) => {
+        if (busChannel.hasSubscribers) busChannel.publish({ instance: this, direction: 'received' });
+        this.dropOnNotice(invalidation);
+      },
       // Messages sent while the bus was away are lost: any copy may be out of date.
-      connected: () => this.dropLocal(EVERYTHING),
+      connected: () => this.dropOnNotice(EVERYTHING),
     });
   }
 
@@ -270,11 +274,22 @@ export class TieredBackend implements CacheBackend {
   private publish(change: Invalidation): Promise<void> {
     const bus = this.bus;
     if (bus === undefined || ('keys' in change && change.keys.length === 0)) return Promise.resolve();
-    if (bus.connected) return bus.publish(change);
+    let sent = bus.publish(change);
+    if (busChannel.hasSubscribers) sent = sent.then(() => busChannel.publish({ instance: this, direction: 'sent' }));
+    if (bus.connected) return sent;
     // A bus that is down is the degraded mode already (this process keeps its L1 copies short):
     // the message is still tried, but no write waits on a server known to be away.
-    bus.publish(change).catch(ignore);
+    sent.catch(ignore);
     return Promise.resolve();
+  }
+
+  /** Drops L1 copies another process (or a reconnect) said may be out of date. */
+  private dropOnNotice(change: Invalidation): void {
+    if (!l1DroppedChannel.hasSubscribers) return this.dropLocal(change);
+    const before = this.l1.size;
+    this.dropLocal(change);
+    const copies = before - this.l1.size;
+    if (copies > 0) l1DroppedChannel.publish({ instance: this, copies });
   }
 
   /** Drops L1 copies and stops reads under way from copying the old value back. */
