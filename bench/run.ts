@@ -14,6 +14,7 @@ import type { Budget } from './harness.js';
 import { markdownReport, svgChart, type Section } from './report.js';
 import { heap } from './scenarios/heap.js';
 import { memoryHit, memoryMiss } from './scenarios/memory.js';
+import { memoryHitOtel } from './scenarios/otel.js';
 import { remoteHit } from './scenarios/remote.js';
 import { tieredHit } from './scenarios/tiered.js';
 import { stampede } from './scenarios/stampede.js';
@@ -42,6 +43,7 @@ const memcached = () => (servers.memcached ??= startMemcached());
 const scenarios: Scenario[] = [
   { name: 'memory-hit', run: async (budget) => [await memoryHit(budget)] },
   { name: 'memory-miss', run: async (budget) => [await memoryMiss(budget)] },
+  { name: 'memory-hit-otel', run: async (budget) => [await memoryHitOtel(budget)] },
   {
     name: 'redis-hit',
     run: async (budget) =>

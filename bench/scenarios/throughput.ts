@@ -30,11 +30,22 @@ export async function prewarm(subjects: readonly Subject[]): Promise<void> {
  * callers, in interleaved rounds after one untimed round. A subject whose computation ran
  * while hits were timed did not really hit, and is reported as such.
  */
-export async function timeHits(subjects: readonly Subject[], inFlight: number, budget: Budget): Promise<Measured[]> {
+export async function timeHits(
+  subjects: readonly Subject[],
+  inFlight: number,
+  budget: Budget,
+  /** Runs before each of a subject's slices; what it returns runs after (process-wide set-up one subject needs). */
+  around?: (subject: Subject) => () => void,
+): Promise<Measured[]> {
   const runsBefore = subjects.map((subject) => subject.computation.runs);
-  const measure = (subject: Subject): Promise<Throughput> => {
+  const measure = async (subject: Subject): Promise<Throughput> => {
     let next = 0;
-    return drive(subject.lookup, subject.name, () => (next = next + 1 === HIT_KEYS ? 0 : next + 1), inFlight, budget.sliceMs);
+    const after = around?.(subject);
+    try {
+      return await drive(subject.lookup, subject.name, () => (next = next + 1 === HIT_KEYS ? 0 : next + 1), inFlight, budget.sliceMs);
+    } finally {
+      after?.();
+    }
   };
   await interleave(subjects, 1, measure);
   const samples = await interleave(subjects, budget.rounds, measure);

@@ -81,6 +81,36 @@ describe('examples', function () {
     expect(withoutBus.split('A setPrice')[1]).to.include("B price('apple') → 100  (from B's memory)");
   });
 
+  it('otel-prometheus: the exporter serves hoard_calls_total by result, computation durations and memory gauges on a loopback port', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [built('otel-prometheus/main.js')], {
+      cwd: root,
+      env: { ...process.env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await waitForOutput(child, /hoard metrics on/);
+      const scrape = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const sample = (name: string, labels: string) => {
+        const line = scrape.split('\n').find((candidate) => candidate.startsWith(`${name}{${labels}`));
+        return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+      };
+      const price = 'hoard_method="price",hoard_backend="default"';
+      expect(sample('hoard_calls_total', `${price},hoard_result="miss"`)).to.equal(3);
+      expect(sample('hoard_calls_total', `${price},hoard_result="hit"`)).to.be.at.least(3);
+      expect(sample('hoard_computation_duration_count', price)).to.equal(3);
+      expect(sample('hoard_memory_entries', 'hoard_backend="default"')).to.equal(2);
+      expect(sample('hoard_memory_evictions_total', 'hoard_backend="default"')).to.equal(1);
+      expect(scrape).not.to.match(/hoard_key|apple|pear/);
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).to.equal(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('http-service/server: serves the cached endpoint over HTTP from Redis and shuts down gracefully', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [built('http-service/server.js')], {

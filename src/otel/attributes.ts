@@ -14,10 +14,15 @@ export const ATTR = {
   refreshKind: 'hoard.refresh.kind',
   /** `sent` or `received`, on `hoard.bus.messages`. */
   direction: 'hoard.bus.direction',
+  /** `redis` or `memcached`, on operation spans and metrics (OpenTelemetry's database conventions). */
   dbSystem: 'db.system.name',
+  /** hoard's operation (`get`, `set`, …), on operation spans and metrics. */
   dbOperation: 'db.operation.name',
+  /** The server an operation went to. */
   serverAddress: 'server.address',
+  /** The port of that server. */
   serverPort: 'server.port',
+  /** What failed: the error's `code`, else its class name. */
   errorType: 'error.type',
 } as const;
 
