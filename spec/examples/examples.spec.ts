@@ -37,6 +37,29 @@ async function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<stri
   });
 }
 
+/**
+ * Starts a compiled example that serves on a free port, waits until it prints `ready`, runs
+ * `use` with the port, then stops it with SIGTERM and resolves with its exit code.
+ */
+async function serveExample(file: string, env: Record<string, string>, ready: RegExp, use: (port: number) => Promise<void>): Promise<number | null> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [built(file)], {
+    cwd: root,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await waitForOutput(child, ready);
+    await use(port);
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number | null];
+    return code;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 describe('examples', function () {
   this.timeout(90_000);
   let redis: RedisServer;
@@ -82,14 +105,7 @@ describe('examples', function () {
   });
 
   it('otel-prometheus: the exporter serves hoard_calls_total by result, computation durations and memory gauges on a loopback port', async () => {
-    const port = await freePort();
-    const child = spawn(process.execPath, [built('otel-prometheus/main.js')], {
-      cwd: root,
-      env: { ...process.env, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    try {
-      await waitForOutput(child, /hoard metrics on/);
+    const code = await serveExample('otel-prometheus/main.js', {}, /hoard metrics on/, async (port) => {
       const scrape = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const sample = (name: string, labels: string) => {
         const line = scrape.split('\n').find((candidate) => candidate.startsWith(`${name}{${labels}`));
@@ -102,24 +118,12 @@ describe('examples', function () {
       expect(sample('hoard_memory_entries', 'hoard_backend="default"')).to.equal(2);
       expect(sample('hoard_memory_evictions_total', 'hoard_backend="default"')).to.equal(1);
       expect(scrape).not.to.match(/hoard_key|apple|pear/);
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const [code] = await exited;
-      expect(code).to.equal(0);
-    } finally {
-      child.kill('SIGKILL');
-    }
+    });
+    expect(code).to.equal(0);
   });
 
   it('http-service/server: serves the cached endpoint over HTTP from Redis and shuts down gracefully', async () => {
-    const port = await freePort();
-    const child = spawn(process.execPath, [built('http-service/server.js')], {
-      cwd: root,
-      env: { ...process.env, REDIS_URL: redis.url, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    try {
-      await waitForOutput(child, /listening on/);
+    const code = await serveExample('http-service/server.js', { REDIS_URL: redis.url }, /listening on/, async (port) => {
       const get = async (path: string, method = 'GET') => (await fetch(`http://127.0.0.1:${port}${path}`, { method })).json();
       const first = (await get('/reports/emea/2024')) as { revenue: number; computedAt: string };
       expect(await get('/reports/emea/2024')).to.deep.equal(first); // same computedAt: served from Redis
@@ -128,12 +132,7 @@ describe('examples', function () {
       const stats = (await get('/stats')) as { queries: number; backends: { default: { hits: number; misses: number } } };
       expect(stats.queries).to.equal(2);
       expect(stats.backends.default).to.include({ hits: 1, misses: 2 });
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const [code] = await exited;
-      expect(code).to.equal(0);
-    } finally {
-      child.kill('SIGKILL');
-    }
+    });
+    expect(code).to.equal(0);
   });
 });
