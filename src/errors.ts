@@ -55,3 +55,40 @@ export class CacheValueTooLargeError extends CacheBackendError {
 export class CacheSerializationError extends CacheError {
   override name = 'CacheSerializationError';
 }
+
+/**
+ * Why a stored entry was refused by a backend with `integrity` or `encryption`
+ * (see {@link CacheIntegrityError.reason}).
+ */
+export type CacheIntegrityReason =
+  /** The entry carries no signature or encryption: written without keys, or by someone else. */
+  | 'unsigned'
+  /** Signed or encrypted under a key this backend does not hold (dropped in a rotation, or foreign). */
+  | 'unknown-key'
+  /** Its signature or authentication tag does not match: changed bytes, or moved from another key. */
+  | 'tampered'
+  /** Too short or of an unknown format to be one of hoard's entries: truncated, or written by a newer version. */
+  | 'malformed';
+
+/**
+ * A stored entry that fails the checks of a backend's `integrity` or `encryption` keys. It is
+ * never returned: the call path treats it as a miss (the method runs and its value replaces the
+ * entry) and reports this error as an `error` event. A subclass of
+ * {@link CacheSerializationError}, since, like an entry that cannot be decoded, the entry is
+ * unusable rather than the backend broken.
+ */
+export class CacheIntegrityError extends CacheSerializationError {
+  override name = 'CacheIntegrityError';
+  /** Stable across releases: branch on it (and on {@link reason}), not on the message. */
+  readonly code = 'HOARD_INTEGRITY';
+
+  constructor(
+    message: string,
+    /** What was wrong with the entry. */
+    readonly reason: CacheIntegrityReason,
+    /** The hoard key it was read under (before the backend's prefix). */
+    readonly key: string,
+  ) {
+    super(message);
+  }
+}

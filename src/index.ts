@@ -30,6 +30,8 @@ export type { CacheBus, BusListener, Invalidation } from './bus/bus.js';
 export { RemoteBackend, withDeadline, type RemoteBackendOptions } from './backends/remote.js';
 export { defaultSerializer } from './serialization/default-serializer.js';
 export type { Serializer } from './serialization/serializer.js';
+export type { CompressionAlgorithm, CompressionOptions } from './serialization/compression.js';
+export type { CacheKeysOptions, CacheSecret } from './serialization/key-ring.js';
 export {
   CacheError,
   CacheConfigError,
@@ -37,4 +39,6 @@ export {
   CacheBackendError,
   CacheValueTooLargeError,
   CacheSerializationError,
+  CacheIntegrityError,
+  type CacheIntegrityReason,
 } from './errors.js';

@@ -4,7 +4,8 @@ import { CacheConfigError } from '../errors.js';
 import type { ServerAddress } from '../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 import { ReadBatch } from './read-batch.js';
-import { RemoteBackend, withDeadline, type RemoteBackendOptions } from './remote.js';
+import { RemoteBackend, SWAP_ATTEMPTS, withDeadline, type RemoteBackendOptions } from './remote.js';
+import { SwapCounters, sums } from './swap-counters.js';
 
 /** A ready ioredis client: a single server (or Sentinel set) or a Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -67,6 +68,24 @@ end
 return text
 `);
 
+/**
+ * Writes ARGV[2] to KEYS[1] only while it holds exactly ARGV[1] (`''`: only while it is absent),
+ * keeping its TTL (ARGV[3] `keep`) or with ARGV[3] ms (0 = none): the compare-and-swap by which
+ * signed counters are incremented, since the server cannot sign a sum itself.
+ */
+const SWAP = script(`
+local current = redis.call('GET', KEYS[1])
+if (ARGV[1] == '' and current) or (ARGV[1] ~= '' and current ~= ARGV[1]) then return 0 end
+if ARGV[3] == 'keep' then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+elseif ARGV[3] ~= '0' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1
+`);
+
 /** Deletes KEYS[1] only while it holds exactly ARGV[1]: releases a lock without removing a successor's. */
 const DELETE_IF_EQUALS = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -127,7 +146,7 @@ export class RedisBackend extends RemoteBackend {
    * MGET across slots, so there each lookup is a GET of its own.
    */
   private readonly reads = new ReadBatch<Buffer | null>((rawKeys) => this.client.mgetBuffer(rawKeys));
-  private readonly decodeReply = (data: Buffer | null): unknown => (data === null ? MISS : this.decode(data));
+  private readonly signedCounters = new SwapCounters((key, deltas) => this.swapCounter(key, deltas));
   /** Whether the connection is corked until the end of this tick (see `sending`). */
   private corked = false;
 
@@ -160,7 +179,12 @@ export class RedisBackend extends RemoteBackend {
 
   lookup(key: string): Promise<unknown> {
     const rawKey = this.rawKey(key);
-    return this.attempt('get', key, () => (this.client.isCluster ? this.client.getBuffer(rawKey) : this.reads.read(rawKey)), this.decodeReply);
+    return this.attempt(
+      'get',
+      key,
+      () => (this.client.isCluster ? this.client.getBuffer(rawKey) : this.reads.read(rawKey)),
+      (data) => (data === null ? MISS : this.decode(key, data)),
+    );
   }
 
   /** GET and PTTL, pipelined into one round trip: what a tiered memory copy needs to expire in step. */
@@ -170,18 +194,19 @@ export class RedisBackend extends RemoteBackend {
       const [data, ms] = await Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)]);
       // PTTL -2: the key expired between the two commands; -1: it has no expiry.
       if (data === null || ms === -2) return MISS;
-      return { value: this.decode(data), ttl: ms > 0 ? ms / 1000 : 0 };
+      const value = this.decode(key, data);
+      return value === MISS ? MISS : { value, ttl: ms > 0 ? ms / 1000 : 0 };
     });
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<void> {
     const seconds = this.ttlOf(ttl);
-    await this.attempt('set', key, () => this.store(key, this.encode(value), seconds));
+    await this.attempt('set', key, () => this.store(key, this.encode(key, value, seconds), seconds));
   }
 
   async add(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const seconds = this.ttlOf(ttl);
-    return this.attempt('add', key, async () => (await this.store(key, this.encode(value), seconds, true)) === 'OK');
+    return this.attempt('add', key, async () => (await this.store(key, this.encode(key, value, seconds), seconds, true)) === 'OK');
   }
 
   delete(key: string): Promise<boolean> {
@@ -200,14 +225,17 @@ export class RedisBackend extends RemoteBackend {
       const found = this.client.isCluster
         ? await Promise.all(raw.map((rawKey) => this.client.getBuffer(rawKey)))
         : await this.client.mgetBuffer(raw);
-      return found.map((data) => (data === null ? undefined : this.decode(data)));
+      return found.map((data, index) => {
+        const value = data === null ? MISS : this.decode(keys[index]!, data);
+        return value === MISS ? undefined : value;
+      });
     });
   }
 
   async setMany(entries: CacheEntries, ttl?: number): Promise<void> {
     const seconds = this.ttlOf(ttl);
     // Encode everything first, so an unserializable value stores nothing rather than a part.
-    const encoded = Array.from(entriesOf(entries), ([key, value]) => [key, this.encode(value)] as const);
+    const encoded = Array.from(entriesOf(entries), ([key, value]) => [key, this.encode(key, value, seconds)] as const);
     await this.attempt('setMany', undefined, () =>
       Promise.all(encoded.map(([key, data]) => this.store(key, data, seconds))),
     );
@@ -260,12 +288,43 @@ export class RedisBackend extends RemoteBackend {
     this.assertDelta(delta);
     const seconds = this.ttlOf(undefined);
     const ms = String(seconds === 0 ? 0 : milliseconds(seconds));
+    if (this.codec.protects) return this.attempt('increment', key, () => this.signedCounters.add(key, delta));
     return this.attempt('increment', key, async () => Number(await this.run(INCREMENT, key, String(delta), ms)));
+  }
+
+  /**
+   * Read, check, add `deltas` in order and sign in JavaScript, then write only if the entry is
+   * still what was read (SWAP), else again: a signed counter keeps its signature and its TTL.
+   * Resolves with the value after each delta.
+   */
+  private async swapCounter(key: string, deltas: readonly number[]): Promise<number[]> {
+    const seconds = this.ttlOf(undefined);
+    for (let attempt = 1; attempt <= SWAP_ATTEMPTS; attempt++) {
+      const stored = await this.client.getBuffer(this.rawKey(key));
+      const current = stored === null ? MISS : this.decode(key, stored);
+      const values = sums(current, deltas);
+      const next = values[values.length - 1]!;
+      const ttl = current === MISS ? seconds : this.signedTtlOf(stored!);
+      const expiry = current === MISS ? String(seconds === 0 ? 0 : milliseconds(seconds)) : 'keep';
+      if (Number(await this.run(SWAP, key, stored ?? '', this.encode(key, next, ttl), expiry)) === 1) return values;
+    }
+    throw new Error(`the value kept changing during ${SWAP_ATTEMPTS} attempts to add to it`);
   }
 
   /** Deletes `key` only if it holds `expected` (as `set` would store it), in one step on the server. */
   deleteIfEquals(key: string, expected: string): Promise<boolean> {
-    return this.attempt('deleteIfEquals', key, async () => Number(await this.run(DELETE_IF_EQUALS, key, this.encode(expected))) === 1);
+    if (this.codec.protects) return this.attempt('deleteIfEquals', key, () => this.deleteIfDecodesTo(key, expected));
+    return this.attempt('deleteIfEquals', key, async () => Number(await this.run(DELETE_IF_EQUALS, key, this.encode(key, expected, 0))) === 1);
+  }
+
+  /**
+   * A signed or encrypted entry differs from a new encoding of the same value (its expiry, its
+   * nonce), so the stored bytes are read and checked here, then deleted only if still unchanged.
+   */
+  private async deleteIfDecodesTo(key: string, expected: string): Promise<boolean> {
+    const stored = await this.client.getBuffer(this.rawKey(key));
+    if (stored === null || this.decode(key, stored) !== expected) return false;
+    return Number(await this.run(DELETE_IF_EQUALS, key, stored)) === 1;
   }
 
   /** Runs a script on the key's server: by SHA, sending the script itself only when the server lacks it. */

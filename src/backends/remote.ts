@@ -3,6 +3,7 @@ import { operationChannel, traced, type ServerAddress } from '../module/channels
 import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
+import { ValueCodec, type ValueCodecOptions } from '../serialization/value-codec.js';
 import { MISS, type CacheBackend, type CacheEntries } from './backend.js';
 import { Deadlines } from './deadlines.js';
 
@@ -23,9 +24,32 @@ export interface RemoteBackendOptions {
   timeout?: number;
   /** Seconds an entry lives when `set` is given no ttl; `0` = never expires. Default: the module's `defaultTtl`. */
   defaultTtl?: number;
+  /**
+   * Compress serialized values of at least `threshold` bytes with node:zlib, keeping the
+   * compressed form only when it is smaller; `true` for the defaults (gzip, 1024 bytes). Entries
+   * are read back whatever this option says, so it can be turned on, off or changed without a
+   * flush (docs/backends.md, "Compression"). Default: off.
+   */
+  compression?: ValueCodecOptions['compression'];
+  /**
+   * `{ keys: [current, ...previous] }`: every entry is signed (HMAC-SHA256 over the key it is
+   * stored under, its expiry and its bytes) and an entry that is unsigned, changed, moved to
+   * another key or signed with an unknown key is a miss plus an `error` event with a
+   * `CacheIntegrityError` (docs/security.md). Secrets of at least 32 bytes. Default: off.
+   */
+  integrity?: ValueCodecOptions['integrity'];
+  /**
+   * `{ keys: [current, ...previous] }`: every entry is encrypted with AES-256-GCM, with the key it
+   * is stored under as associated data; what fails to decrypt is a miss plus an `error` event, as
+   * with `integrity` (which it implies, and with which it can be combined while migrating).
+   * Secrets of at least 32 bytes. Default: off.
+   */
+  encryption?: ValueCodecOptions['encryption'];
 }
 
 const DEFAULT_TIMEOUT = 0.5;
+/** Attempts of a compare-and-swap increment while other writers keep winning. */
+export const SWAP_ATTEMPTS = 20;
 
 /**
  * Settles like `work`, or rejects with `timedOut()` after `ms` milliseconds, whichever comes
@@ -64,6 +88,8 @@ export abstract class RemoteBackend implements CacheBackend {
   /** See {@link RemoteBackendOptions.defaultTtl}; seconds. */
   readonly defaultTtl: number | undefined;
   protected readonly serializer: Serializer;
+  /** Compression, signatures and encryption around the serializer's bytes. */
+  protected readonly codec: ValueCodec;
   /**
    * Set by a subclass whose client already fails every request after `timeout` (ioredis'
    * `commandTimeout` ≤ `timeout` on a client the application configured), so that `attempt`
@@ -88,6 +114,7 @@ export abstract class RemoteBackend implements CacheBackend {
     if (defaultTtl !== undefined) assertSeconds(defaultTtl, `${label}: defaultTtl`);
     this.prefix = prefix;
     this.serializer = serializer;
+    this.codec = new ValueCodec(label, options);
     this.timeout = timeout;
     this.defaultTtl = defaultTtl;
     this.deadlines = new Deadlines(timeout * 1000, (operation, key) => {
@@ -150,18 +177,30 @@ export abstract class RemoteBackend implements CacheBackend {
   /** Runs as each operation starts its work: for a subclass that gathers a tick's commands into one write. */
   protected sending(): void {}
 
-  protected encode(value: unknown): Buffer | string {
+  /** The bytes to store for `value` under `key`, genuine for `ttl` seconds (0 = always). */
+  protected encode(key: string, value: unknown, ttl: number): Buffer | string {
+    let data: Buffer | string;
     try {
-      return this.serializer.serialize(value);
+      data = this.serializer.serialize(value);
     } catch (error) {
       if (error instanceof CacheSerializationError) throw error;
       throw new CacheSerializationError(`${this.label}: cannot serialize the value: ${messageOf(error)}`, { cause: error });
     }
+    return this.codec.seal(this.rawKey(key), data, ttl);
   }
 
-  protected decode(data: Buffer): unknown {
+  /** Seconds a signed entry that `decode` accepted has left (0 = never expires): what a rewrite of it keeps. */
+  protected signedTtlOf(data: Buffer): number {
+    const expiresAt = this.codec.expiresAt(data);
+    return expiresAt === 0 ? 0 : Math.max(expiresAt - Date.now(), 1) / 1000;
+  }
+
+  /** The value stored as `data` under `key`; MISS for a signed entry past its expiry. */
+  protected decode(key: string, data: Buffer): unknown {
+    const payload = this.codec.open(key, this.rawKey(key), data);
+    if (payload === undefined) return MISS;
     try {
-      return this.serializer.deserialize(data);
+      return this.serializer.deserialize(payload);
     } catch (error) {
       if (error instanceof CacheSerializationError) throw error;
       throw new CacheSerializationError(`${this.label}: cannot deserialize a stored entry: ${messageOf(error)}`, { cause: error });

@@ -1,7 +1,8 @@
 import { CacheValueTooLargeError } from '../../errors.js';
 import type { ServerAddress } from '../../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from '../backend.js';
-import { RemoteBackend, type RemoteBackendOptions } from '../remote.js';
+import { RemoteBackend, SWAP_ATTEMPTS, type RemoteBackendOptions } from '../remote.js';
+import { SwapCounters, sums } from '../swap-counters.js';
 import { UNTIL_NOOP } from './connection.js';
 import {
   COUNTER_FLAGS,
@@ -55,8 +56,6 @@ const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 const RETRY_DELAY_MS = { first: 100, max: 1000 };
 /** Attempts of one operation when the generation keeps changing under it (concurrent clears). */
 const GENERATION_ATTEMPTS = 3;
-/** Attempts of a compare-and-swap increment while other writers keep winning. */
-const SWAP_ATTEMPTS = 20;
 
 /** A batch for one server: the commands, and how many frames answer them (or `UNTIL_NOOP`). */
 interface Batch {
@@ -106,6 +105,7 @@ export class MemcachedBackend extends RemoteBackend {
   private readonly generations = new Map<MemcachedServer, number>();
   private readonly generationReads = new Map<MemcachedServer, Promise<number>>();
   private closed = false;
+  private readonly signedCounters = new SwapCounters((key, deltas) => this.addBySwapping(key, deltas, this.ttlOf(undefined)));
 
   constructor(options: MemcachedBackendOptions) {
     super('MemcachedBackend', options);
@@ -157,7 +157,7 @@ export class MemcachedBackend extends RemoteBackend {
       'get',
       key,
       () => this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f'))),
-      ([frame]) => (frame!.code === 'EN' ? MISS : this.unpack(frame!)),
+      ([frame]) => (frame!.code === 'EN' ? MISS : this.unpack(key, frame!)),
     );
   }
 
@@ -170,13 +170,16 @@ export class MemcachedBackend extends RemoteBackend {
       const [frame] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f t')));
       if (frame!.code === 'EN') return MISS;
       const remaining = Number(flagOf(frame!, 't'));
-      return { value: this.unpack(frame!), ttl: remaining < 0 ? 0 : Math.max(remaining - 1, 0.5) };
+      const value = this.unpack(key, frame!);
+      if (value === MISS) return MISS;
+      return { value, ttl: remaining < 0 ? 0 : Math.max(remaining - 1, 0.5) };
     });
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<void> {
-    const expiry = expiryOf(this.ttlOf(ttl));
-    const [data, flags] = this.pack(value);
+    const seconds = this.ttlOf(ttl);
+    const expiry = expiryOf(seconds);
+    const [data, flags] = this.pack(key, value, seconds);
     await this.attempt('set', key, async () => {
       if (data.length > this.maxValueBytes) {
         // The old value would be stale now; memcached drops it too when it refuses an item.
@@ -192,8 +195,9 @@ export class MemcachedBackend extends RemoteBackend {
   }
 
   async add(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    const expiry = expiryOf(this.ttlOf(ttl));
-    const [data, flags] = this.pack(value);
+    const seconds = this.ttlOf(ttl);
+    const expiry = expiryOf(seconds);
+    const [data, flags] = this.pack(key, value, seconds);
     return this.attempt('add', key, async () => {
       if (data.length > this.maxValueBytes) throw this.tooLarge('add', key, data.length);
       const [frame] = await this.onServer(this.serverFor(key), (generation) =>
@@ -227,8 +231,13 @@ export class MemcachedBackend extends RemoteBackend {
           quietBatch(indexes.map((index) => metaGet(this.keys.token(generation, keys[index]!), `v f q O${index}`))),
         );
         for (const frame of frames) {
-          if (frame.code === 'VA') values[Number(flagOf(frame, 'O'))] = this.unpack(frame);
-          else if (frame.code !== 'MN') throw unexpected(frame);
+          if (frame.code !== 'VA') {
+            if (frame.code !== 'MN') throw unexpected(frame);
+            continue;
+          }
+          const index = Number(flagOf(frame, 'O'));
+          const value = this.unpack(keys[index]!, frame);
+          if (value !== MISS) values[index] = value;
         }
       });
       return values;
@@ -241,12 +250,13 @@ export class MemcachedBackend extends RemoteBackend {
    * then the call rejects with a `CacheValueTooLargeError` naming one of the refused keys.
    */
   async setMany(entries: CacheEntries, ttl?: number): Promise<void> {
-    const expiry = expiryOf(this.ttlOf(ttl));
+    const seconds = this.ttlOf(ttl);
+    const expiry = expiryOf(seconds);
     const keys: string[] = [];
     const packed: [Buffer, number][] = [];
     for (const [key, value] of entriesOf(entries)) {
       keys.push(key);
-      packed.push(this.pack(value));
+      packed.push(this.pack(key, value, seconds));
     }
     const oversized = keys.findIndex((_, index) => packed[index]![0].length > this.maxValueBytes);
     await this.attempt('setMany', undefined, async () => {
@@ -309,10 +319,13 @@ export class MemcachedBackend extends RemoteBackend {
    */
   async increment(key: string, delta = 1): Promise<number> {
     this.assertDelta(delta);
-    const expiry = expiryOf(this.ttlOf(undefined));
+    const seconds = this.ttlOf(undefined);
+    const expiry = expiryOf(seconds);
+    // Signed counters cannot be added to on the server, which cannot sign the sum.
+    if (this.codec.protects) return this.attempt('increment', key, () => this.signedCounters.add(key, delta));
     return this.attempt('increment', key, async () => {
       const counted = Number.isSafeInteger(delta) ? await this.addToCounter(key, delta, expiry) : undefined;
-      return counted ?? this.addBySwapping(key, delta, expiry);
+      return counted ?? (await this.addBySwapping(key, [delta], seconds))[0]!;
     });
   }
 
@@ -323,7 +336,7 @@ export class MemcachedBackend extends RemoteBackend {
   async deleteIfEquals(key: string, expected: string): Promise<boolean> {
     return this.attempt('deleteIfEquals', key, async () => {
       const [found] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f c')));
-      if (found!.code === 'EN' || this.unpack(found!) !== expected) return false;
+      if (found!.code === 'EN' || this.unpack(key, found!) !== expected) return false;
       const [deleted] = await this.onServer(this.serverFor(key), (generation) =>
         single(metaDelete(this.keys.token(generation, key), `C${flagOf(found!, 'c')}`)),
       );
@@ -355,25 +368,30 @@ export class MemcachedBackend extends RemoteBackend {
   }
 
   /**
-   * Read, add in JavaScript, write back only if nobody wrote in between (`C`: compare-and-swap
-   * on the CAS value read), else again. Keeps the entry's remaining TTL.
+   * Read, add `deltas` in order in JavaScript, write back only if nobody wrote in between (`C`:
+   * compare-and-swap on the CAS value read), else again; resolves with the value after each.
+   * Keeps the entry's remaining TTL (and, signed, its signed expiry).
    */
-  private async addBySwapping(key: string, delta: number, expiry: number): Promise<number> {
+  private async addBySwapping(key: string, deltas: readonly number[], seconds: number): Promise<number[]> {
     for (let attempt = 1; attempt <= SWAP_ATTEMPTS; attempt++) {
       const [found] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f t c')));
-      let next = delta;
-      let mode = `T${expiry} ME`;
-      if (found!.code !== 'EN') {
-        const current = this.unpack(found!);
-        if (typeof current !== 'number') throw new Error(`the stored value is not a number`);
-        next = current + delta;
+      let ttl = seconds;
+      let mode = `T${expiryOf(seconds)} ME`;
+      const current = found!.code === 'EN' ? MISS : this.unpack(key, found!);
+      const values = sums(current, deltas);
+      const next = values[values.length - 1]!;
+      if (current !== MISS) {
+        ttl = this.signedTtlOf(found!.value!);
         mode = `T${expiryRemaining(Number(flagOf(found!, 't')))} C${flagOf(found!, 'c')}`;
+      } else if (found!.code !== 'EN') {
+        // Signed and past its expiry, though still on the server: replaced by a new counter.
+        mode = `T${expiryOf(seconds)} C${flagOf(found!, 'c')}`;
       }
-      const [data, flags] = this.pack(next);
+      const [data, flags] = this.pack(key, next, ttl);
       const [written] = await this.onServer(this.serverFor(key), (generation) =>
         single(metaSet(this.keys.token(generation, key), data, `${mode} F${flags}`)),
       );
-      if (written!.code === 'HD') return next;
+      if (written!.code === 'HD') return values;
       // EX: changed since our read; NS: created since our miss; NF: deleted since our read.
       if (written!.code !== 'EX' && written!.code !== 'NS' && written!.code !== 'NF') throw unexpected(written!);
     }
@@ -469,16 +487,22 @@ export class MemcachedBackend extends RemoteBackend {
     throw unexpected(frame!);
   }
 
-  /** The bytes to store and their client flags: integers as counters, the rest serialized. */
-  private pack(value: unknown): [Buffer, number] {
-    if (isCounterValue(value)) return [Buffer.from(counterDigits(value), 'latin1'), COUNTER_FLAGS];
-    const encoded = this.encode(value);
+  /**
+   * The bytes to store for `key` (for `seconds`) and their client flags: integers as counters
+   * (unless entries are signed: memcached cannot sign what `ma` computes), the rest serialized.
+   */
+  private pack(key: string, value: unknown, seconds: number): [Buffer, number] {
+    if (isCounterValue(value) && !this.codec.protects) return [Buffer.from(counterDigits(value), 'latin1'), COUNTER_FLAGS];
+    const encoded = this.encode(key, value, seconds);
     return [typeof encoded === 'string' ? Buffer.from(encoded) : encoded, SERIALIZED_FLAGS];
   }
 
-  private unpack(frame: Frame): unknown {
+  /** The value of a `VA` frame for `key`; MISS for a signed entry past its expiry. */
+  private unpack(key: string, frame: Frame): unknown {
     if (frame.code !== 'VA') throw unexpected(frame);
-    return Number(flagOf(frame, 'f')) === COUNTER_FLAGS ? counterValue(frame.value!) : this.decode(frame.value!);
+    // With signed entries, a counter is as unsigned as any plain entry: decode refuses it.
+    const counter = Number(flagOf(frame, 'f')) === COUNTER_FLAGS && !this.codec.protects;
+    return counter ? counterValue(frame.value!) : this.decode(key, frame.value!);
   }
 
   private tooLarge(operation: string, key: string, bytes: number): CacheValueTooLargeError {
