@@ -34,7 +34,7 @@ import {
 import type { CacheEvent } from '../module/events.js';
 import { state } from '../module/state.js';
 import { ATTR, errorType, type CallResult } from './attributes.js';
-import { HoardMetrics } from './metrics.js';
+import { HoardMetrics, type CallSeries } from './metrics.js';
 
 /** Options of {@link instrumentHoard}. */
 export interface HoardInstrumentationOptions {
@@ -68,6 +68,7 @@ interface Frame {
 }
 
 interface CallState {
+  readonly series: CallSeries;
   result: CallResult | undefined;
   key: string | undefined;
   /** A tiered backend's shared tier was read during the call. */
@@ -101,7 +102,8 @@ class HoardInstrumentation {
    * spans (a database query) become children of the computation span.
    */
   private readonly contextStorage: AsyncLocalStorage<Context> | undefined;
-  private readonly started = new WeakMap<object, Frame>();
+  /** Where a message carries its frame between start and end (a property is cheaper than a WeakMap on every call). */
+  private readonly frameKey = Symbol('hoard/otel frame');
   private readonly undo: (() => void)[] = [];
 
   constructor(options: HoardInstrumentationOptions) {
@@ -128,21 +130,19 @@ class HoardInstrumentation {
       this.frameOf(message, () => {
         const registration = state.backends.get(message.backend);
         const tiered = registration !== undefined && 'l2' in registration.backend;
-        const attributes = { [ATTR.method]: message.method, [ATTR.backend]: message.backend };
-        const frame = this.open(`hoard ${message.method}`, SpanKind.INTERNAL, attributes);
-        frame.call = { result: undefined, key: undefined, readL2: false, tiered, ended: false };
+        const series = this.metrics.callsOf(message.method, message.backend);
+        const frame = this.open(`hoard ${message.method}`, SpanKind.INTERNAL, series.attributes);
+        frame.call = { series, result: undefined, key: undefined, readL2: false, tiered, ended: false };
         return frame;
       });
     const end = (message: CallMessage): void => {
-      const frame = this.started.get(message);
+      const frame = this.take(message);
       if (frame === undefined) return;
-      this.started.delete(message);
       const call = frame.call!;
       call.ended = true;
       const result = call.result ?? 'join';
-      const attributes: Attributes = { ...frame.attributes, [ATTR.result]: result };
-      if (call.tiered && (result === 'hit' || result === 'stale' || result === 'early_refresh')) attributes[ATTR.tier] = call.readL2 ? 'l2' : 'l1';
-      this.metrics.calls.add(1, attributes);
+      const served = call.tiered && (result === 'hit' || result === 'stale' || result === 'early_refresh');
+      const attributes = call.series.count(result, served ? (call.readL2 ? 'l2' : 'l1') : undefined);
       const span = frame.span;
       if (span === undefined) return;
       span.setAttributes(attributes);
@@ -160,9 +160,8 @@ class HoardInstrumentation {
         this.open(`compute ${message.method}`, SpanKind.INTERNAL, { [ATTR.method]: message.method, [ATTR.backend]: message.backend }),
       );
     const end = (message: ComputeMessage): void => {
-      const frame = this.started.get(message);
+      const frame = this.take(message);
       if (frame === undefined) return;
-      this.started.delete(message);
       this.metrics.computationDuration.record(seconds(frame), withError(frame.attributes, message));
       if (frame.span !== undefined) this.close(frame.span, message);
     };
@@ -186,12 +185,11 @@ class HoardInstrumentation {
         const shown = key === undefined ? undefined : this.keys?.(key);
         if (shown !== undefined) frame.span.setAttribute(ATTR.key, shown);
       }
-      this.started.set(message, frame);
+      (message as unknown as Record<symbol, Frame | undefined>)[this.frameKey] = frame;
     };
     const end = (message: OperationMessage): void => {
-      const frame = this.started.get(message);
+      const frame = this.take(message);
       if (frame === undefined) return;
-      this.started.delete(message);
       const attributes = withError(frame.attributes, message);
       this.metrics.operationDuration.record(seconds(frame), attributes);
       if ('error' in message) this.metrics.backendErrors.add(1, attributes);
@@ -274,11 +272,14 @@ class HoardInstrumentation {
    * the first from outside all of them (runStores wraps the stores' runs one in another).
    */
   private frameOf(message: object, make: () => Frame): Frame {
-    let frame = this.started.get(message);
-    if (frame === undefined) {
-      frame = make();
-      this.started.set(message, frame);
-    }
+    return ((message as Record<symbol, Frame | undefined>)[this.frameKey] ??= make());
+  }
+
+  /** The frame a message carried from its start, once: a second end (or one never started) finds none. */
+  private take(message: object): Frame | undefined {
+    const carrier = message as Record<symbol, Frame | undefined>;
+    const frame = carrier[this.frameKey];
+    carrier[this.frameKey] = undefined;
     return frame;
   }
 

@@ -12,9 +12,42 @@ import { ATTR } from './attributes.js';
  */
 const SECONDS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** One count of `hoard.calls`: its attributes, made once, and the calls counted under them. */
+interface Count {
+  readonly attributes: Attributes;
+  value: number;
+}
+
+/** The calls of one method on one backend: the attributes its spans share, and a count per result (and tier). */
+export class CallSeries {
+  readonly attributes: Attributes;
+  private readonly counts = new Map<string, Count>();
+
+  constructor(method: string, backend: string) {
+    this.attributes = { [ATTR.method]: method, [ATTR.backend]: backend };
+  }
+
+  /** Counts one call; returns the call's attributes. */
+  count(result: string, tier: string | undefined): Attributes {
+    const id = tier === undefined ? result : `${result} ${tier}`;
+    let count = this.counts.get(id);
+    if (count === undefined) {
+      const attributes: Attributes = { ...this.attributes, [ATTR.result]: result };
+      if (tier !== undefined) attributes[ATTR.tier] = tier;
+      count = { attributes, value: 0 };
+      this.counts.set(id, count);
+    }
+    count.value++;
+    return count.attributes;
+  }
+
+  values(): IterableIterator<Count> {
+    return this.counts.values();
+  }
+}
+
 /** Every instrument of docs/observability.md's metric table. */
 export class HoardMetrics {
-  readonly calls: Counter;
   readonly computationDuration: Histogram;
   readonly operationDuration: Histogram;
   readonly backendErrors: Counter;
@@ -24,11 +57,14 @@ export class HoardMetrics {
   readonly lockTimeouts: Counter;
   readonly busMessages: Counter;
   readonly l1Dropped: Counter;
-  private readonly memory: Observable[];
+  private readonly observed: Observable[];
   private readonly observe: BatchObservableCallback;
+  private readonly series = new Map<string, CallSeries>();
 
   constructor(private readonly meter: Meter) {
-    this.calls = meter.createCounter('hoard.calls', { unit: '{call}', description: 'Calls of cached methods, by result.' });
+    // Counted in CallSeries and reported at collection: a hit then costs a Map lookup and an
+    // increment, where Counter.add would have the SDK hash the attributes on every call.
+    const calls = meter.createObservableCounter('hoard.calls', { unit: '{call}', description: 'Calls of cached methods, by result.' });
     this.computationDuration = meter.createHistogram('hoard.computation.duration', {
       unit: 's',
       description: 'How long a cached method body ran (on a miss, a fail-open or a refresh).',
@@ -64,8 +100,11 @@ export class HoardMetrics {
       unit: '{entry}',
       description: 'Entries a MemoryBackend removed to make room.',
     });
-    this.memory = [entries, bytes, evictions];
+    this.observed = [calls, entries, bytes, evictions];
     this.observe = (result) => {
+      for (const series of this.series.values()) {
+        for (const { attributes, value } of series.values()) result.observe(calls, value, attributes);
+      }
       for (const { name, backend } of state.backends.values()) {
         const tiered = (backend as { l1?: CacheBackend }).l1;
         const memory = isMemory(backend) ? backend : tiered !== undefined && isMemory(tiered) ? tiered : undefined;
@@ -76,11 +115,22 @@ export class HoardMetrics {
         result.observe(evictions, memory.evictions, attributes);
       }
     };
-    meter.addBatchObservableCallback(this.observe, this.memory);
+    meter.addBatchObservableCallback(this.observe, this.observed);
+  }
+
+  /** The series of `hoard.calls` for one method on one backend. */
+  callsOf(method: string, backend: string): CallSeries {
+    const id = `${method}\n${backend}`;
+    let series = this.series.get(id);
+    if (series === undefined) {
+      series = new CallSeries(method, backend);
+      this.series.set(id, series);
+    }
+    return series;
   }
 
   close(): void {
-    this.meter.removeBatchObservableCallback(this.observe, this.memory);
+    this.meter.removeBatchObservableCallback(this.observe, this.observed);
   }
 }
 
