@@ -92,3 +92,16 @@ export class CacheIntegrityError extends CacheSerializationError {
     super(message);
   }
 }
+
+/**
+ * The error for a backend name nothing registered. It names hoard and both ways to register,
+ * because inside a NestJS app "CacheModule" alone would read as Nest's own module.
+ */
+export function notRegisteredError(subject: string, name: string): CacheConfigError {
+  const [register, forRoot] =
+    name === 'default' ? ['CacheModule.register(backend)', '{ backends: backend }'] : [`CacheModule.register('${name}', backend)`, `{ backends: { '${name}': backend } }`];
+  return new CacheConfigError(
+    `hoard: ${subject}no cache backend is registered as '${name}'. Register one at startup: ${register} from 'hoard', ` +
+      `or in a NestJS app HoardModule.forRoot(${forRoot}) from 'hoard/nestjs'.`,
+  );
+}

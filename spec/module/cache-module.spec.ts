@@ -15,6 +15,70 @@ describe('CacheModule', () => {
     expect(() => CacheModule.get('missing')).to.throw(CacheConfigError, /'missing'/);
   });
 
+  it('register() returns the backend it replaced, and closes nothing', () => {
+    const first = new MemoryBackend();
+    const second = new MemoryBackend();
+    const close = sinon.spy(first, 'close');
+    expect(CacheModule.register('shared', first)).to.equal(undefined);
+    expect(CacheModule.register('shared', second)).to.equal(first);
+    expect(CacheModule.register(first)).to.equal(undefined);
+    expect(close.called).to.equal(false);
+  });
+
+  it('close() leaves a replaced backend to whoever registered it', async () => {
+    const replaced = new MemoryBackend();
+    const current = new MemoryBackend();
+    const closeReplaced = sinon.spy(replaced, 'close');
+    const closeCurrent = sinon.spy(current, 'close');
+    CacheModule.register(replaced);
+    CacheModule.register(current);
+    await CacheModule.close();
+    expect(closeReplaced.called).to.equal(false);
+    expect(closeCurrent.callCount).to.equal(1);
+  });
+
+  it('unregister(name, backend) removes the name only while it still maps to that backend', async () => {
+    const mine = new MemoryBackend();
+    const theirs = new MemoryBackend();
+    class Service {
+      @Cached()
+      m() {
+        return 1;
+      }
+    }
+    CacheModule.register(mine);
+    CacheModule.register(theirs);
+    expect(CacheModule.unregister('default', mine)).to.equal(false);
+    expect(CacheModule.get()).to.equal(theirs);
+    new Service().m();
+    expect(theirs.has('Service.m:')).to.equal(true);
+    expect(CacheModule.unregister('default', theirs)).to.equal(true);
+    expect(() => CacheModule.get()).to.throw(CacheConfigError);
+    expect(() => new Service().m()).to.throw(CacheConfigError, /Service\.m/);
+    CacheModule.register('named', mine);
+    expect(CacheModule.unregister('named')).to.equal(true);
+    expect(CacheModule.unregister('named')).to.equal(false);
+  });
+
+  it('a missing backend names hoard and both ways to register it, unambiguous next to Nest\'s CacheModule', () => {
+    class Orders {
+      @Cached({ backend: 'shared' })
+      m() {
+        return 1;
+      }
+    }
+    expect(() => CacheModule.get()).to.throw(
+      CacheConfigError,
+      "hoard: no cache backend is registered as 'default'. Register one at startup: CacheModule.register(backend) from 'hoard', " +
+        "or in a NestJS app HoardModule.forRoot({ backends: backend }) from 'hoard/nestjs'.",
+    );
+    expect(() => new Orders().m()).to.throw(
+      CacheConfigError,
+      "hoard: Orders.m: no cache backend is registered as 'shared'. Register one at startup: CacheModule.register('shared', backend) " +
+        "from 'hoard', or in a NestJS app HoardModule.forRoot({ backends: { 'shared': backend } }) from 'hoard/nestjs'.",
+    );
+  });
+
   it('refuses something that is not a backend', () => {
     expect(() => CacheModule.register({} as never)).to.throw(TypeError, /CacheBackend/);
   });

@@ -18,15 +18,42 @@ export function callSiteOf(fn: unknown): CallSite | undefined {
   return typeof fn === 'function' ? sites.get(fn) : undefined;
 }
 
-/** Wraps `fn` so every call goes through `site`; the wrapper keeps the method's name and arity. */
+interface ReflectMetadata {
+  getOwnMetadataKeys?(target: object): unknown[];
+  getOwnMetadata(key: unknown, target: object): unknown;
+  defineMetadata(key: unknown, value: unknown, target: object): void;
+}
+
+/**
+ * Gives `wrapper` what other decorators attached to `fn` — its own properties and its
+ * reflect-metadata (Nest's `@Get`, `@UseGuards`, `@SetMetadata` store theirs on the function) —
+ * so that `@Cached` above or below them behaves the same.
+ */
+function carryOver(fn: AnyFunction, wrapper: AnyFunction): void {
+  for (const key of Reflect.ownKeys(fn)) {
+    if (key === 'name' || key === 'length' || key === 'prototype') continue;
+    Object.defineProperty(wrapper, key, Object.getOwnPropertyDescriptor(fn, key)!);
+  }
+  const metadata = Reflect as unknown as ReflectMetadata;
+  for (const key of metadata.getOwnMetadataKeys?.(fn) ?? []) {
+    metadata.defineMetadata(key, metadata.getOwnMetadata(key, fn), wrapper);
+  }
+}
+
+/**
+ * Wraps `fn` so every call goes through `site`; the wrapper keeps the method's name, arity and
+ * what other decorators attached to it.
+ */
 export function wrap(site: CallSite): AnyFunction {
+  const fn = site.callee.fn;
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
     return site.invoke(this, args);
   };
   Object.defineProperties(wrapper, {
-    name: { value: site.callee.fn.name },
-    length: { value: site.callee.fn.length },
+    name: { value: fn.name },
+    length: { value: fn.length },
   });
+  carryOver(fn, wrapper);
   sites.set(wrapper, site);
   return wrapper;
 }

@@ -1,6 +1,6 @@
 import type { CacheBackend } from '../backends/backend.js';
 import { callSiteOf } from '../decorators/adapter.js';
-import { CacheConfigError } from '../errors.js';
+import { CacheConfigError, notRegisteredError } from '../errors.js';
 import { CachedCall } from '../runtime/cached-call.js';
 import { invalidateTag } from '../runtime/tags.js';
 import { assertSeconds, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
@@ -11,27 +11,47 @@ import type { CacheStats } from './stats.js';
 function assertBackend(backend: unknown, name: string): asserts backend is CacheBackend {
   const candidate = backend as Partial<CacheBackend> | null;
   if (typeof candidate?.lookup !== 'function' || typeof candidate.set !== 'function') {
-    throw new TypeError(`CacheModule.register('${name}', …): expected a CacheBackend (MemoryBackend, RedisBackend, …)`);
+    throw new TypeError(`hoard: CacheModule.register('${name}', …): expected a CacheBackend (MemoryBackend, RedisBackend, …)`);
   }
 }
 
 /**
  * The process-wide registry of backends, configuration, events and stats. Register backends
  * once at startup; decorators look their backend up when the method is called.
+ *
+ * Who closes what: whoever creates a backend closes it. The registry only lends names.
+ * `close()` is the shortcut for an application that registered everything itself: it closes
+ * what is registered at that moment. A backend replaced by `register` leaves the registry
+ * entirely — `register` hands it back, and its creator closes it when nothing else uses it.
+ * Code that shares the process with others (a NestJS module, a test) registers, and on
+ * shutdown calls `unregister(name, backend)` — which removes the name only while it still
+ * maps to that backend — then closes its own backends.
  */
 export const CacheModule = {
-  /** `register(backend)` sets the default backend; `register(name, backend)` a named one. Again replaces it. */
-  register(nameOrBackend: string | CacheBackend, backend?: CacheBackend): void {
+  /**
+   * `register(backend)` sets the default backend; `register(name, backend)` a named one.
+   * Registering a name again replaces it: the replaced backend is returned, not closed.
+   */
+  register(nameOrBackend: string | CacheBackend, backend?: CacheBackend): CacheBackend | undefined {
     const name = typeof nameOrBackend === 'string' ? nameOrBackend : DEFAULT_BACKEND;
     const chosen = typeof nameOrBackend === 'string' ? backend : nameOrBackend;
     assertBackend(chosen, name);
-    state.register(name, chosen);
+    return state.register(name, chosen);
+  },
+
+  /**
+   * Removes the registration of `name` (`'default'` for the default backend); with `backend`,
+   * only while `name` still maps to that backend, so a name someone else registered since is
+   * left alone. True when it removed it. Closes nothing.
+   */
+  unregister(name: string, backend?: CacheBackend): boolean {
+    return state.unregister(name, backend);
   },
 
   /** The backend registered under `name` (the default one when omitted). */
   get(name: string = DEFAULT_BACKEND): CacheBackend {
     const registration = state.backends.get(name);
-    if (!registration) throw new CacheConfigError(`no cache backend is registered as '${name}'`);
+    if (!registration) throw notRegisteredError('', name);
     return registration.backend;
   },
 
@@ -58,7 +78,10 @@ export const CacheModule = {
     state.reset();
   },
 
-  /** Closes every registered backend once (clients passed in ready-made stay open). */
+  /**
+   * Closes every backend registered right now, once each (clients passed in ready-made stay
+   * open). Backends replaced or unregistered before are not the registry's to close.
+   */
   async close(): Promise<void> {
     const backends = new Set([...state.backends.values()].map((registration) => registration.backend));
     await Promise.all([...backends].map((backend) => backend.close()));

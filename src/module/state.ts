@@ -25,9 +25,21 @@ class ModuleState {
   backendCounters = new CounterMap();
   methodCounters = new CounterMap();
 
-  register(name: string, backend: CacheBackend): void {
+  /** Registers `backend` as `name`; returns the backend registered there before, if any. */
+  register(name: string, backend: CacheBackend): CacheBackend | undefined {
+    const replaced = this.backends.get(name)?.backend;
     this.backends.set(name, { name, backend, inflight: new Inflight(), refreshing: new Set(), counter: this.backendCounters.for(name) });
     this.version++;
+    return replaced;
+  }
+
+  /** Removes `name` when it is registered (to `backend`, when given); true when it did. */
+  unregister(name: string, backend?: CacheBackend): boolean {
+    const registration = this.backends.get(name);
+    if (registration === undefined || (backend !== undefined && registration.backend !== backend)) return false;
+    this.backends.delete(name);
+    this.version++;
+    return true;
   }
 
   reset(): void {

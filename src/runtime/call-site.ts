@@ -1,4 +1,4 @@
-import { CacheConfigError } from '../errors.js';
+import { CacheConfigError, notRegisteredError } from '../errors.js';
 import { encodeArguments } from '../keys/encode.js';
 import { KnownKeys } from '../keys/known-keys.js';
 import { moduleConfig } from '../module/config.js';
@@ -66,14 +66,7 @@ export abstract class CallSite {
     const label = this.label;
     const name = this.options.backend ?? DEFAULT_BACKEND;
     const registration = state.backends.get(name);
-    if (!registration) {
-      throw new CacheConfigError(
-        `${label}: no cache backend is registered as '${name}'. ` +
-          (name === DEFAULT_BACKEND
-            ? 'Call CacheModule.register(backend) at startup.'
-            : `Call CacheModule.register('${name}', backend) at startup.`),
-      );
-    }
+    if (!registration) throw notRegisteredError(`${label}: `, name);
     if (!registration.backend.synchronous && !callee.async) {
       throw new CacheConfigError(
         `${label} is synchronous, but backend '${name}' answers asynchronously. ` +
