@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const entryPoints = ['dist/index.d.ts', 'dist/testing/index.d.ts'].map((file) => join(root, file));
+const entryPoints = ['dist/index.d.ts', 'dist/testing/index.d.ts', 'dist/nestjs/index.d.ts'].map((file) => join(root, file));
 
 /** Words that name what a number counts. */
 const UNIT = /\b(seconds?|milliseconds|ms|bytes?|MiB|fraction|entries|connections|failures|beta)\b/i;
@@ -77,7 +77,7 @@ describe('docs: doc comments of the public options', function () {
     options = exportedOptions();
   });
 
-  it('finds the option types of the package root and hoard/testing', () => {
+  it('finds the option types of the package root, hoard/testing and hoard/nestjs', () => {
     expect([...options.keys()]).to.include.members([
       'CachedOptions',
       'CachedFunctionOptions',
@@ -88,6 +88,8 @@ describe('docs: doc comments of the public options', function () {
       'RedisBackendOptions',
       'MemcachedBackendOptions',
       'ConformanceOptions',
+      'HoardModuleOptions',
+      'HoardModuleAsyncOptions',
     ]);
     expect(options.get('CachedOptions')!.map((option) => option.name)).to.include.members(['ttl', 'key', 'staleTtl', 'lock']);
   });

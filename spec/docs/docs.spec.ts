@@ -2,7 +2,9 @@
  * Every ```ts block of README.md and docs/*.md is a complete program: it is type-checked against
  * the built package (strict, standard decorators, as a new TypeScript ≥ 5 project gets them) and
  * run in Node to the end, its assertions included. A block fenced ```ts no-run is type-checked
- * only (it needs something the suite cannot start, e.g. a Redis Cluster on other hosts).
+ * only (it needs something the suite cannot start, e.g. a Redis Cluster on other hosts). A block
+ * fenced ```ts legacy is compiled with `experimentalDecorators` and `emitDecoratorMetadata`, as
+ * a NestJS project is (Nest supports no other decorators), and run.
  *
  * Snippets name the servers a reader has (`redis://127.0.0.1:6379`, `127.0.0.1:11211` and
  * `127.0.0.1:11212`); before running, those addresses are rewritten to servers this spec starts
@@ -33,6 +35,7 @@ interface Block {
   info: string;
   code: string;
   run: boolean;
+  legacy: boolean;
 }
 
 const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
@@ -46,13 +49,14 @@ function blocksOf(page: string): Block[] {
       line: text.slice(0, match.index).split('\n').length + 1,
       info,
       code: match[2]!,
-      run: info === 'ts',
+      run: info === 'ts' || info === 'ts legacy',
+      legacy: info === 'ts legacy',
     };
   });
 }
 
 const blocks = pages.flatMap(blocksOf);
-const typescriptBlocks = blocks.filter((block) => block.info === 'ts' || block.info === 'ts no-run');
+const typescriptBlocks = blocks.filter((block) => ['ts', 'ts no-run', 'ts legacy'].includes(block.info));
 const where = (block: Block) => `${block.page}:${block.line}`;
 
 /** Standard (TC39) decorators, as a project on TypeScript ≥ 5 gets without flags. */
@@ -67,16 +71,26 @@ const options: ts.CompilerOptions = {
   skipLibCheck: true,
 };
 
+/** Legacy decorators with their metadata, as a NestJS project compiles. */
+const legacyOptions: ts.CompilerOptions = { ...options, experimentalDecorators: true, emitDecoratorMetadata: true };
+
 /** A virtual file beside the page, so that 'hoard' resolves to this package by self-reference. */
 const fileOf = (block: Block) => join(root, `${block.page.replace(/\.md$/, '')}.snippet-${block.line}.ts`);
 
 /**
  * Type errors of every block, by block, each located in its page (`docs/x.md:12`). One program
- * for all blocks: a single pass over the package's declarations.
+ * per decorator flavour: a single pass over the package's declarations for each.
  */
 function typeErrors(): Map<Block, string[]> {
-  const files = new Map(typescriptBlocks.map((block) => [fileOf(block), block]));
-  const host = ts.createCompilerHost(options);
+  return new Map([
+    ...typeErrorsOf(typescriptBlocks.filter((block) => !block.legacy), options),
+    ...typeErrorsOf(typescriptBlocks.filter((block) => block.legacy), legacyOptions),
+  ]);
+}
+
+function typeErrorsOf(checked: Block[], compilerOptions: ts.CompilerOptions): Map<Block, string[]> {
+  const files = new Map(checked.map((block) => [fileOf(block), block]));
+  const host = ts.createCompilerHost(compilerOptions);
   const { getSourceFile, fileExists, readFile } = host;
   host.getCurrentDirectory = () => root;
   host.fileExists = (name) => files.has(name) || fileExists.call(host, name);
@@ -85,8 +99,8 @@ function typeErrors(): Map<Block, string[]> {
     const block = files.get(name);
     return block === undefined ? getSourceFile.call(host, name, language, ...rest) : ts.createSourceFile(name, block.code, language);
   };
-  const program = ts.createProgram([...files.keys()], options, host);
-  const errors = new Map(typescriptBlocks.map((block) => [block, [] as string[]]));
+  const program = ts.createProgram([...files.keys()], compilerOptions, host);
+  const errors = new Map(checked.map((block) => [block, [] as string[]]));
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
     const block = diagnostic.file && files.get(diagnostic.file.fileName);
@@ -149,12 +163,12 @@ describe('docs: every TypeScript block of README.md and docs/', function () {
     await Promise.all([servers?.redis, ...(servers?.memcached ?? [])].map((server) => server?.stop()));
   });
 
-  it('finds the blocks, fenced only as ts, ts no-run or non-TypeScript languages', () => {
+  it('finds the blocks, fenced only as ts, ts no-run, ts legacy or non-TypeScript languages', () => {
     expect(typescriptBlocks.length).to.be.greaterThan(20);
     const misfenced = blocks
       .filter((block) => /^(ts|typescript|js|javascript|tsx|mts)\b/.test(block.info) && !typescriptBlocks.includes(block))
       .map(where);
-    expect(misfenced, 'use ```ts (or ```ts no-run) so that the block is checked').to.deep.equal([]);
+    expect(misfenced, 'use ```ts (or ```ts no-run, ```ts legacy) so that the block is checked').to.deep.equal([]);
     const unlabelled = blocks.filter((block) => block.info === '').map(where);
     expect(unlabelled, 'label every block with its language').to.deep.equal([]);
   });
@@ -174,7 +188,7 @@ describe('docs: every TypeScript block of README.md and docs/', function () {
       if (!block.run) return;
       const code = rewrite(block.code, servers);
       expect(code, 'a snippet may only use the documented addresses, which the runner rewrites').not.to.match(STANDARD_PORT);
-      const { outputText } = ts.transpileModule(code, { compilerOptions: { ...options, module: ts.ModuleKind.ESNext } });
+      const { outputText } = ts.transpileModule(code, { compilerOptions: { ...(block.legacy ? legacyOptions : options), module: ts.ModuleKind.ESNext } });
       const file = join(outDir, relative(root, fileOf(block)).replaceAll('/', '-').replace(/\.ts$/, '.js'));
       writeFileSync(file, outputText);
       await emptyServers(servers);

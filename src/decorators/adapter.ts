@@ -1,4 +1,5 @@
 import { isAsyncFunction, type AnyFunction, type Callee, type CallSite } from '../runtime/call-site.js';
+import { observableClassFromType } from '../runtime/observable.js';
 
 /* The one adapter between both decorator flavours and the call path: a TC39 decorator is
  * called as (method, context), a legacy one as (prototype or class, name, descriptor). */
@@ -103,9 +104,15 @@ export function methodDecorator(
       throw new TypeError(`${decorator} decorates methods; ${owner.name}.${name} is not one`);
     }
     const fn = descriptor.value as AnyFunction;
-    // With emitDecoratorMetadata, a method typed as returning a Promise counts as async.
+    // With emitDecoratorMetadata, a method typed as returning a Promise counts as async, and one
+    // typed as returning an Observable is known before its first call (which may be a hit).
     const returnType = (Reflect as DesignMetadata).getMetadata?.('design:returntype', target as object, context as string | symbol);
-    const callee: Callee = { fn, label: `${owner.name}.${name}`, async: isAsyncFunction(fn) || returnType === Promise };
+    const callee: Callee = {
+      fn,
+      label: `${owner.name}.${name}`,
+      async: isAsyncFunction(fn) || returnType === Promise,
+      observable: observableClassFromType(returnType),
+    };
     return { ...descriptor, value: wrap(makeSite(callee, undefined)) };
   }
   return decorate as HoardMethodDecorator;

@@ -5,6 +5,7 @@ import { moduleConfig } from '../module/config.js';
 import { state, type Registration } from '../module/state.js';
 import { CallSite, isThenable } from './call-site.js';
 import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
+import { isObservable, observableClassOf, singleValue, toObservable, type ObservableLike } from './observable.js';
 import type { CachedOptions } from './options.js';
 import { recordTag } from './tags.js';
 
@@ -63,8 +64,18 @@ export class CachedCall extends CallSite {
   }
 
   invoke(self: unknown, args: unknown[]): unknown {
+    const observable = this.callee.observable;
+    return observable === undefined ? this.answer(self, args) : toObservable(observable, () => this.answer(self, args));
+  }
+
+  /** A result as cached: for a method returning an Observable, a promise of its one value. */
+  private asCached(result: unknown): unknown {
+    return this.callee.observable === undefined ? result : singleValue(result as ObservableLike, this.label);
+  }
+
+  private answer(self: unknown, args: unknown[]): unknown {
     const condition = this.options.condition;
-    if (condition !== undefined && !condition.apply(self, args)) return this.callee.fn.apply(self, args);
+    if (condition !== undefined && !condition.apply(self, args)) return this.asCached(this.callee.fn.apply(self, args));
     return callChannel.start.hasSubscribers ? this.tracedCall(self, args) : this.call(self, args);
   }
 
@@ -123,10 +134,28 @@ export class CachedCall extends CallSite {
     this.miss(registration, key);
     const start = this.clock();
     const result = this.run(self, args);
-    if (!isThenable(result)) {
-      this.store(self, args, key, result, this.clock() - start);
-      return result;
+    if (isThenable(result)) return this.storeWhenSettled(registration, self, args, key, result, start);
+    const Observable = isObservable(result) ? observableClassOf(Object.getPrototypeOf(result)) : undefined;
+    if (Observable !== undefined) {
+      // Learnt from this first result: from now on calls return Observables of the cached value.
+      this.callee.observable = Observable;
+      return toObservable(Observable, () =>
+        this.storeWhenSettled(registration, self, args, key, singleValue(result as ObservableLike, this.label), start),
+      );
     }
+    this.store(self, args, key, result, this.clock() - start);
+    return result;
+  }
+
+  /** Registers a computation's promise for single flight, and stores its value once it settles. */
+  private storeWhenSettled(
+    registration: Registration,
+    self: unknown,
+    args: unknown[],
+    key: string,
+    result: PromiseLike<unknown>,
+    start: number,
+  ): Promise<unknown> {
     this.returnsPromise = true;
     const inflight = registration.inflight;
     const settled = Promise.resolve(result).then(
@@ -227,11 +256,11 @@ export class CachedCall extends CallSite {
     return value;
   }
 
-  /** The method body, published on `tracing:hoard:compute:*` when a tracer listens. */
+  /** The method body, published on `tracing:hoard:compute:*` when a tracer listens; its result as cached. */
   private run(self: unknown, args: unknown[]): unknown {
-    if (!computeChannel.start.hasSubscribers) return this.callee.fn.apply(self, args);
+    if (!computeChannel.start.hasSubscribers) return this.asCached(this.callee.fn.apply(self, args));
     const message: ComputeMessage = { method: this.label, backend: this.registration.name };
-    return traced(computeChannel, message, () => this.callee.fn.apply(self, args));
+    return this.asCached(traced(computeChannel, message, () => this.callee.fn.apply(self, args)));
   }
 
   /** Milliseconds for measuring a computation, which only entries with freshness keep: others skip the clock. */

@@ -5,6 +5,7 @@ import { moduleConfig } from '../module/config.js';
 import type { Topic } from '../module/events.js';
 import { state, DEFAULT_BACKEND, type Registration } from '../module/state.js';
 import type { Counter } from '../module/stats.js';
+import type { ObservableClass } from './observable.js';
 import type { CachedOptions, TargetOptions } from './options.js';
 
 export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
@@ -16,6 +17,11 @@ export interface Callee {
   label: string | undefined;
   /** Declared `async` (or `Promise` by `design:returntype`): errors become rejections, remote backends allowed. */
   readonly async: boolean;
+  /**
+   * The Observable class the method returns (`design:returntype`, or learnt from its first
+   * result): calls then return Observables of the cached value, remote backends allowed.
+   */
+  observable?: ObservableClass | undefined;
 }
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -67,10 +73,11 @@ export abstract class CallSite {
     const name = this.options.backend ?? DEFAULT_BACKEND;
     const registration = state.backends.get(name);
     if (!registration) throw notRegisteredError(`${label}: `, name);
-    if (!registration.backend.synchronous && !callee.async) {
+    if (!registration.backend.synchronous && !callee.async && callee.observable === undefined) {
       throw new CacheConfigError(
         `${label} is synchronous, but backend '${name}' answers asynchronously. ` +
-          'Declare the method `async` (or cache it on a MemoryBackend).',
+          'Declare the method `async` (or cache it on a MemoryBackend). A method returning an Observable: ' +
+          'declare its return type `Observable<…>` (emitDecoratorMetadata records it).',
       );
     }
     const { keyPrefix, version } = moduleConfig();
