@@ -77,7 +77,8 @@ export abstract class CallSite {
       throw new CacheConfigError(
         `${label} is synchronous, but backend '${name}' answers asynchronously. ` +
           'Declare the method `async` (or cache it on a MemoryBackend). A method returning an Observable: ' +
-          'declare its return type `Observable<…>` (emitDecoratorMetadata records it).',
+          "declare its return type `Observable<…>`, with Observable imported as a value (not `import type`): " +
+          'emitDecoratorMetadata records it.',
       );
     }
     const { keyPrefix, version } = moduleConfig();
