@@ -13,7 +13,8 @@ import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { CacheModule, RedisBackend } from 'hoard';
-import { getCacheBackendToken } from 'hoard/nestjs';
+import { getCacheBackendToken, HoardModule } from 'hoard/nestjs';
+import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../support/servers.js';
 import { createAppModule, RoleGuard, type AppSettings } from './app/app.module.js';
 
@@ -133,6 +134,21 @@ describe('a NestJS 11 application with hoard/nestjs [legacy decorators, express]
       } finally {
         await app.close();
       }
+    });
+
+    it('on shutdown closes the backends it was given, but never a client passed to one ready-made', async () => {
+      CacheModule.reset();
+      const client = new Redis(redis.url);
+      const owned = new RedisBackend({ url: redis.url });
+      const moduleRef = await Test.createTestingModule({
+        imports: [HoardModule.forRoot({ backends: { default: new RedisBackend({ client }), owned } })],
+      }).compile();
+      const app = await moduleRef.createNestApplication({ logger: false }).init();
+      await CacheModule.get('owned').set('probe', 1);
+      await app.close();
+      expect(await client.ping()).to.equal('PONG');
+      await client.quit();
+      expect(await owned.get('probe').then(() => 'answered', () => 'closed')).to.equal('closed');
     });
 
     it('two app processes share the cache; each keeps answering when Redis hangs and when it dies; each exits by itself after app.close()', async () => {

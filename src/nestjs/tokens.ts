@@ -11,8 +11,12 @@ export function getCacheBackendToken(name: string = DEFAULT_BACKEND): string {
   return `hoard:backend:${name}`;
 }
 
+const REQUESTED = Symbol.for('hoard.nestjs.requested-names');
+
 /**
  * Names asked for by `@InjectCacheBackend(name)` anywhere, so `forRootAsync` — whose backends
- * are known only once its factory ran — still provides a token for each of them.
+ * are known only once its factory ran — still provides a token for each of them. On
+ * `globalThis`, like the registry, so a decorator from one loaded copy of hoard (ES module or
+ * CommonJS) is seen by a HoardModule from the other.
  */
-export const requestedNames = new Set<string>([DEFAULT_BACKEND]);
+export const requestedNames: Set<string> = ((globalThis as { [REQUESTED]?: Set<string> })[REQUESTED] ??= new Set([DEFAULT_BACKEND]));
