@@ -7,15 +7,15 @@ const MAX_KEYS = 1000;
  * command for the client and the server to handle instead of 256. A read is sent later than it
  * was asked for, never earlier, so it cannot overtake a command the client was given before it.
  */
-export class ReadBatch<T> {
-  private keys: string[] = [];
+export class ReadBatch<T, K = string> {
+  private keys: K[] = [];
   private resolvers: ((value: T) => void)[] = [];
   private rejecters: ((error: unknown) => void)[] = [];
 
   /** `readMany(keys)` answers with the values in the order of `keys`. */
-  constructor(private readonly readMany: (keys: string[]) => Promise<readonly T[]>) {}
+  constructor(private readonly readMany: (keys: K[]) => Promise<readonly T[]>) {}
 
-  read(key: string): Promise<T> {
+  read(key: K): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.keys.length === 0) process.nextTick(this.flush);
       this.keys.push(key);

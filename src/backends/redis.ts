@@ -3,6 +3,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CacheConfigError } from '../errors.js';
 import type { ServerAddress } from '../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
+import { keyBytes } from './key-bytes.js';
 import { ReadBatch } from './read-batch.js';
 import { RemoteBackend, SWAP_ATTEMPTS, withDeadline, type RemoteBackendOptions } from './remote.js';
 import { SwapCounters, sums } from './swap-counters.js';
@@ -145,7 +146,7 @@ export class RedisBackend extends RemoteBackend {
    * The lookups of one tick, as one MGET (docs/backends.md has the figures). A cluster refuses
    * MGET across slots, so there each lookup is a GET of its own.
    */
-  private readonly reads = new ReadBatch<Buffer | null>((rawKeys) => this.client.mgetBuffer(rawKeys));
+  private readonly reads = new ReadBatch<Buffer | null, string | Buffer>((rawKeys) => this.client.mgetBuffer(rawKeys));
   private readonly signedCounters = new SwapCounters((key, deltas) => this.swapCounter(key, deltas));
   /** Whether the connection is corked until the end of this tick (see `sending`). */
   private corked = false;
@@ -153,6 +154,11 @@ export class RedisBackend extends RemoteBackend {
   constructor(options: RedisBackendOptions = {}) {
     super('RedisBackend', options);
     const { client, url, prefix: _p, serializer: _s, timeout: _t, defaultTtl: _d, ...ioredisOptions } = options;
+    if (typeof keyBytes(this.prefix) !== 'string') {
+      // A lone surrogate in the prefix could pair with one at the start of a key, and then
+      // `clear()` could not find that key under the prefix's bytes.
+      throw new TypeError('RedisBackend: prefix must be well-formed Unicode (it holds a lone surrogate)');
+    }
     if ('keyPrefix' in ioredisOptions || client?.options.keyPrefix) {
       throw new TypeError("RedisBackend: use the backend's `prefix` option instead of ioredis' `keyPrefix`");
     }
@@ -178,7 +184,7 @@ export class RedisBackend extends RemoteBackend {
   }
 
   lookup(key: string): Promise<unknown> {
-    const rawKey = this.rawKey(key);
+    const rawKey = this.serverKey(key);
     return this.attempt(
       'get',
       key,
@@ -190,7 +196,7 @@ export class RedisBackend extends RemoteBackend {
   /** GET and PTTL, pipelined into one round trip: what a tiered memory copy needs to expire in step. */
   lookupWithTtl(key: string): Promise<EntryWithTtl | Miss> {
     return this.attempt('get', key, async () => {
-      const rawKey = this.rawKey(key);
+      const rawKey = this.serverKey(key);
       const [data, ms] = await Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)]);
       // PTTL -2: the key expired between the two commands; -1: it has no expiry.
       if (data === null || ms === -2) return MISS;
@@ -210,17 +216,17 @@ export class RedisBackend extends RemoteBackend {
   }
 
   delete(key: string): Promise<boolean> {
-    return this.attempt('delete', key, async () => Number(await this.client.unlink(this.rawKey(key))) === 1);
+    return this.attempt('delete', key, async () => Number(await this.client.unlink(this.serverKey(key))) === 1);
   }
 
   has(key: string): Promise<boolean> {
-    return this.attempt('has', key, async () => Number(await this.client.exists(this.rawKey(key))) === 1);
+    return this.attempt('has', key, async () => Number(await this.client.exists(this.serverKey(key))) === 1);
   }
 
   getMany(keys: readonly string[]): Promise<unknown[]> {
     if (keys.length === 0) return Promise.resolve([]);
     return this.attempt('getMany', undefined, async () => {
-      const raw = keys.map((key) => this.rawKey(key));
+      const raw = keys.map((key) => this.serverKey(key));
       // A cluster refuses MGET across slots; single GETs are routed per key (and pipelined).
       const found = this.client.isCluster
         ? await Promise.all(raw.map((rawKey) => this.client.getBuffer(rawKey)))
@@ -244,7 +250,7 @@ export class RedisBackend extends RemoteBackend {
   deleteMany(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return Promise.resolve(0);
     return this.attempt('deleteMany', undefined, async () => {
-      const raw = keys.map((key) => this.rawKey(key));
+      const raw = keys.map((key) => this.serverKey(key));
       if (!this.client.isCluster) return Number(await this.client.unlink(raw));
       const deleted = await Promise.all(raw.map((rawKey) => this.client.unlink(rawKey)));
       return deleted.reduce<number>((sum, count) => sum + Number(count), 0);
@@ -273,8 +279,8 @@ export class RedisBackend extends RemoteBackend {
     const match = `${globEscape(this.prefix)}*`;
     let cursor = '0';
     do {
-      const [next, keys] = await this.attempt('clear', undefined, () => node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT));
-      cursor = next;
+      const [next, keys] = await this.attempt('clear', undefined, () => node.scanBuffer(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT));
+      cursor = next.toString();
       if (keys.length === 0) continue;
       // Cluster nodes refuse multi-key commands across slots, so there each key goes alone.
       await this.attempt('clear', undefined, async () => {
@@ -300,7 +306,7 @@ export class RedisBackend extends RemoteBackend {
   private async swapCounter(key: string, deltas: readonly number[]): Promise<number[]> {
     const seconds = this.ttlOf(undefined);
     for (let attempt = 1; attempt <= SWAP_ATTEMPTS; attempt++) {
-      const stored = await this.client.getBuffer(this.rawKey(key));
+      const stored = await this.client.getBuffer(this.serverKey(key));
       const current = stored === null ? MISS : this.decode(key, stored);
       const values = sums(current, deltas);
       const next = values[values.length - 1]!;
@@ -322,14 +328,14 @@ export class RedisBackend extends RemoteBackend {
    * nonce), so the stored bytes are read and checked here, then deleted only if still unchanged.
    */
   private async deleteIfDecodesTo(key: string, expected: string): Promise<boolean> {
-    const stored = await this.client.getBuffer(this.rawKey(key));
+    const stored = await this.client.getBuffer(this.serverKey(key));
     if (stored === null || this.decode(key, stored) !== expected) return false;
     return Number(await this.run(DELETE_IF_EQUALS, key, stored)) === 1;
   }
 
   /** Runs a script on the key's server: by SHA, sending the script itself only when the server lacks it. */
   private async run(code: Script, key: string, ...args: (string | Buffer)[]): Promise<unknown> {
-    const rawKey = this.rawKey(key);
+    const rawKey = this.serverKey(key);
     try {
       return await this.client.evalsha(code.sha, 1, rawKey, ...args);
     } catch (error) {
@@ -373,9 +379,14 @@ export class RedisBackend extends RemoteBackend {
     });
   }
 
+  /** The key on the server, byte-exact (see {@link keyBytes}). */
+  private serverKey(key: string): string | Buffer {
+    return keyBytes(this.rawKey(key));
+  }
+
   /** One SET with the TTL in the same command (never SET then EXPIRE); `onlyIfAbsent` adds NX. */
   private store(key: string, data: Buffer | string, seconds: number, onlyIfAbsent = false): Promise<'OK' | null> {
-    const rawKey = this.rawKey(key);
+    const rawKey = this.serverKey(key);
     const { client } = this;
     if (seconds === 0) return onlyIfAbsent ? client.set(rawKey, data, 'NX') : client.set(rawKey, data);
     const ms = milliseconds(seconds);
