@@ -17,12 +17,14 @@ export {
   type CacheBackend,
   type CacheEntries,
   type EntryWithTtl,
+  type FaultListener,
   type LookupWithTtl,
   type MaybePromise,
 } from './backends/backend.js';
 export { MemoryBackend, type MemoryBackendOptions } from './backends/memory.js';
 export { NullBackend } from './backends/null.js';
-export { RedisBackend, type RedisBackendOptions, type RedisClient } from './backends/redis.js';
+export { RedisBackend, type RedisBackendOptions } from './backends/redis.js';
+export type { RedisClient, RedisConnectionOptions } from './backends/redis-connection.js';
 export { MemcachedBackend, type MemcachedBackendOptions } from './backends/memcached/memcached-backend.js';
 export { TieredBackend, type TieredBackendOptions } from './backends/tiered/tiered-backend.js';
 export { RedisBus, type RedisBusOptions } from './bus/redis-bus.js';

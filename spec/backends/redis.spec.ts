@@ -11,6 +11,7 @@ import {
   type CacheEvent,
 } from 'hoard';
 import { runBackendConformance } from 'hoard/testing';
+import { watchUnhandledRejections } from '../support/unhandled.js';
 import { ask, startRedis, startRedisCluster, type RedisClusterServers, type RedisServer } from '../support/servers.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -25,14 +26,6 @@ async function allKeys(client: Redis): Promise<string[]> {
     cursor = next;
   } while (cursor !== '0');
   return keys.sort();
-}
-
-/** Records unhandled rejections while a fault spec runs. */
-function watchUnhandledRejections(): { reasons: unknown[]; stop(): void } {
-  const reasons: unknown[] = [];
-  const listener = (reason: unknown) => reasons.push(reason);
-  process.on('unhandledRejection', listener);
-  return { reasons, stop: () => process.off('unhandledRejection', listener) };
 }
 
 describe('RedisBackend', function () {

@@ -4,11 +4,13 @@
  * so a developer's own servers are never touched.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 
 const HOST = '127.0.0.1';
 const READY_WITHIN_MS = 10_000;
@@ -89,9 +91,15 @@ export function freePort(): Promise<number> {
  * Sends one request on a fresh connection and resolves with the reply once `complete` accepts
  * it; rejects on a connection error or after `timeoutMs`.
  */
-export function ask(port: number, request: string, complete: (reply: string) => boolean, timeoutMs = 1000): Promise<string> {
+export function ask(
+  port: number,
+  request: string,
+  complete: (reply: string) => boolean,
+  timeoutMs = 1000,
+  open: (port: number) => Socket = (to) => connect({ host: HOST, port: to }),
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: HOST, port });
+    const socket = open(port);
     let reply = '';
     const finish = (error?: Error) => {
       clearTimeout(timer);
@@ -128,6 +136,8 @@ interface Flavour {
   /** The request that answers only when the server is ready, and how its reply starts. */
   probe: string;
   answer: string;
+  /** How the probe connects; plain TCP when absent. */
+  open?: (port: number) => Socket;
 }
 
 const redisFlavour: Flavour = {
@@ -198,7 +208,7 @@ class ServerProcess implements RedisServer {
         throw new Error(`${this.flavour.binary} on port ${this.port} exited during start-up: ${this.output.trim()}`);
       }
       try {
-        await ask(this.port, this.flavour.probe, (reply) => reply.includes('\r\n'), 500).then((reply) => {
+        await ask(this.port, this.flavour.probe, (reply) => reply.includes('\r\n'), 500, this.flavour.open).then((reply) => {
           if (!reply.startsWith(this.flavour.answer)) throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
         });
         return;
@@ -277,6 +287,165 @@ async function startOn(flavour: Flavour, options: ServerOptions, pickArgs: () =>
 /** A fresh redis-server with persistence off and its own temporary `--dir`. */
 export function startRedis(options: ServerOptions = {}): Promise<RedisServer> {
   return startOn(redisFlavour, options);
+}
+
+/** A certificate authority and a server certificate it signed, as PEM files in a temporary folder. */
+export interface Certificates {
+  /** The folder holding `ca.crt`, `server.crt`, `server.key` (removed when the process exits). */
+  readonly dir: string;
+  /** The CA's certificate (PEM): what a client must trust (`tls: { ca }`). */
+  readonly ca: Buffer;
+}
+
+/** Makes a fresh CA and a server certificate for 127.0.0.1/localhost with `openssl` (EC P-256, valid one day). */
+export async function makeCertificates(): Promise<Certificates> {
+  const dir = mkdtempSync(join(tmpdir(), 'hoard-tls-'));
+  folders.add(dir);
+  const openssl = (...args: string[]) => promisify(execFile)('openssl', args, { cwd: dir });
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await openssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=hoard test CA');
+  await openssl('req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.cnf');
+  return { dir, ca: readFileSync(join(dir, 'ca.crt')) };
+}
+
+export interface RedisTlsServer extends RedisServer {
+  /** `rediss://127.0.0.1:port` */
+  readonly tlsUrl: string;
+  readonly certificates: Certificates;
+}
+
+/**
+ * A redis-server that speaks TLS only (`--tls-port`, `--port 0`), with a certificate signed by a
+ * CA made for it (see {@link makeCertificates}); clients need not present one.
+ */
+export async function startRedisTls(options: ServerOptions = {}): Promise<RedisTlsServer> {
+  const certificates = await makeCertificates();
+  const file = (name: string) => join(certificates.dir, name);
+  const flavour: Flavour = {
+    ...redisFlavour,
+    args: (port, dir) => [
+      ...redisFlavour.args(0, dir),
+      '--tls-port', String(port),
+      '--tls-cert-file', file('server.crt'),
+      '--tls-key-file', file('server.key'),
+      '--tls-ca-cert-file', file('ca.crt'),
+      '--tls-auth-clients', 'no',
+    ],
+    open: (port) => connectTls({ host: HOST, port, ca: certificates.ca }),
+  };
+  const server = await startOn(flavour, options);
+  return Object.assign(server, { tlsUrl: `rediss://${server.address}`, certificates });
+}
+
+export interface RedisSentinelServers {
+  /** The name the sentinels monitor the master under (ioredis' `name`). */
+  readonly name: string;
+  /** The first master, then its replica: after a failover the replica is the master. */
+  readonly nodes: RedisServer[];
+  readonly sentinels: RedisServer[];
+  /** `{ host, port }` of every sentinel, what ioredis' `sentinels` option takes. */
+  readonly sentinelAddresses: { host: string; port: number }[];
+  /** Asks a sentinel which node is the master now. */
+  master(): Promise<RedisServer>;
+  /** `SENTINEL FAILOVER`: the replica becomes master, the master its replica; settles once the sentinels say so. */
+  failover(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const sentinelFlavour = (name: string, masterPort: number): Flavour => ({
+  ...redisFlavour,
+  args: (port, dir) => {
+    // A sentinel rewrites its configuration file, so each gets its own in its own folder.
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        `bind ${HOST}`,
+        `dir ${dir}`,
+        `sentinel monitor ${name} ${HOST} ${masterPort} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel parallel-syncs ${name} 1`,
+        '',
+      ].join('\n'),
+    );
+    return [conf, '--sentinel'];
+  },
+});
+
+/** Runs one command on a fresh connection (plain RESP2 replies, no retries). */
+async function command(port: number, ...args: string[]): Promise<unknown> {
+  const client = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, protocol: 2 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await client.call(args[0]!, ...args.slice(1));
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** `SENTINEL MASTER name` as an object of its fields. */
+async function sentinelState(port: number, name: string): Promise<Record<string, string>> {
+  const fields = (await command(port, 'SENTINEL', 'MASTER', name)) as string[];
+  return Object.fromEntries(fields.flatMap((field, at) => (at % 2 === 0 ? [[field, fields[at + 1]]] : [])));
+}
+
+/**
+ * One master, one replica and three sentinels (quorum 2, a node is down after 1 s), each a
+ * redis-server on a free loopback port; the sentinels run the same binary (`--sentinel`).
+ * Resolves once every sentinel knows the replica and the other two sentinels.
+ */
+export async function startRedisSentinel(name = 'hoard-master'): Promise<RedisSentinelServers> {
+  const nodes: RedisServer[] = [];
+  const sentinels: RedisServer[] = [];
+  const stop = async () => {
+    await Promise.all([...sentinels, ...nodes].map((server) => server.stop()));
+  };
+  try {
+    const master = await startRedis();
+    nodes.push(master);
+    nodes.push(await startRedis({ args: ['--replicaof', HOST, String(master.port)] }));
+    for (let i = 0; i < 3; i++) sentinels.push(await startOn(sentinelFlavour(name, master.port), {}));
+    const deadline = Date.now() + READY_WITHIN_MS;
+    for (;;) {
+      const states = await Promise.all(sentinels.map((sentinel) => sentinelState(sentinel.port, name)));
+      const synced = String(await command(nodes[1]!.port, 'INFO', 'replication')).includes('master_link_status:up');
+      const ready = synced && states.every((state) => state['num-slaves'] === '1' && state['num-other-sentinels'] === '2');
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error(`Redis Sentinel not ready within ${READY_WITHIN_MS} ms: ${JSON.stringify(states)}`);
+      await sleep(100);
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const servers: RedisSentinelServers = {
+    name,
+    nodes,
+    sentinels,
+    sentinelAddresses: sentinels.map(({ host, port }) => ({ host, port })),
+    async failover() {
+      const before = await servers.master();
+      await command(sentinels[0]!.port, 'SENTINEL', 'FAILOVER', name);
+      const deadline = Date.now() + READY_WITHIN_MS;
+      while ((await servers.master()) === before) {
+        if (Date.now() > deadline) throw new Error(`no failover within ${READY_WITHIN_MS} ms`);
+        await sleep(50);
+      }
+    },
+    async master() {
+      const [, port] = (await command(sentinels[0]!.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string];
+      const found = nodes.find((node) => node.port === Number(port));
+      if (found === undefined) throw new Error(`the sentinels name an unknown master: port ${port}`);
+      return found;
+    },
+    stop,
+  };
+  return servers;
 }
 
 /** A fresh memcached listening on 127.0.0.1 only (UDP off). */

@@ -66,7 +66,17 @@ export interface CacheBackend {
    * copy expires together with the shared entry. {@link MISS} when the key is absent.
    */
   lookupWithTtl?(key: string): Promise<EntryWithTtl | Miss>;
+  /**
+   * Optional: attaches `listener` to the faults that belong to no call, e.g. a connection the
+   * server refuses (certificate, password, permission) or a bus that cannot subscribe.
+   * `CacheModule.register` attaches one and reports each fault as an `error` event. Returns a
+   * function that detaches the listener.
+   */
+  onFault?(listener: FaultListener): () => void;
 }
+
+/** Told of a fault that belongs to no call: the error names the cause, `operation` what failed (`connect`, `subscribe`). */
+export type FaultListener = (error: Error, operation: string) => void;
 
 /** What {@link CacheBackend.lookupWithTtl} answers for a key that is present. */
 export interface EntryWithTtl {

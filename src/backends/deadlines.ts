@@ -48,6 +48,14 @@ export class Deadlines {
     watch.older = watch.newer = undefined;
   }
 
+  /** Rejects every operation being watched now with `failed(operation, key)`, without waiting for its deadline. */
+  failAll(failed: (operation: string, key: string | undefined) => Error): void {
+    for (let watch = this.oldest; watch !== undefined; watch = this.oldest) {
+      this.release(watch);
+      watch.reject(failed(watch.operation, watch.key));
+    }
+  }
+
   private readonly expire = (): void => {
     this.timer = undefined;
     const now = performance.now();

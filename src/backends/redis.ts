@@ -1,34 +1,16 @@
 import { createHash } from 'node:crypto';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { CacheConfigError } from '../errors.js';
 import type { ServerAddress } from '../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 import { keyBytes } from './key-bytes.js';
 import { ReadBatch } from './read-batch.js';
+import { ioredisClient, makeClient, watchRefusals, type RedisConnectionOptions } from './redis-connection.js';
 import { RemoteBackend, SWAP_ATTEMPTS, withDeadline, type RemoteBackendOptions } from './remote.js';
 import { SwapCounters, sums } from './swap-counters.js';
 
-/** A ready ioredis client: a single server (or Sentinel set) or a Cluster. */
-export type RedisClient = Redis | Cluster;
-
-/**
- * `client`, or `url` and/or any ioredis option (`host`, `port`, `password`, `db`, `tls`,
- * `sentinels`, …), plus hoard's remote-backend options.
- */
-export interface RedisBackendOptions extends RemoteBackendOptions, Omit<RedisOptions, 'keyPrefix'> {
-  /**
-   * A client made by the application, e.g. a `Cluster`. Used as is (its own retry and timeout
-   * settings apply, bounded by `timeout`; hoard's fail-fast settings are not added) and never
-   * closed by the backend. `url` and ioredis options are then not used; a client with ioredis'
-   * `keyPrefix` is refused (use `prefix`). Default: the backend makes its own client.
-   */
-  client?: RedisClient;
-  /**
-   * `redis://[user:password@]host:port[/db]` or `rediss://…`; other ioredis options still apply.
-   * Default: ioredis' default, `127.0.0.1:6379` (or its `host`/`port` options).
-   */
-  url?: string;
-}
+/** Where the cache is (see {@link RedisConnectionOptions}), plus hoard's remote-backend options. */
+export interface RedisBackendOptions extends RemoteBackendOptions, RedisConnectionOptions {}
 
 /** A Lua script and its SHA-1, the name Redis caches it under. */
 interface Script {
@@ -95,9 +77,6 @@ return 0
 
 /** Keys fetched per SCAN step of `clear`: large enough to be quick, small enough not to block Redis. */
 const SCAN_COUNT = 1000;
-/** Longest pause between reconnect attempts, so a server that returns is used again within seconds. */
-const MAX_RECONNECT_DELAY_MS = 1000;
-
 /** Redis glob characters in a prefix must match literally in `SCAN MATCH`. */
 function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
@@ -109,29 +88,6 @@ function milliseconds(seconds: number): number {
 }
 
 /**
- * ioredis settings for a cache: a command to a dead server fails at once instead of being
- * retried for over a minute, and the connection is re-established within a second of the
- * server coming back. A hung server is the backend's to bound (`timeout`, one timer for all
- * commands), not ioredis' `commandTimeout`, which arms a timer per command. The application's
- * own options override these.
- *
- * No auto-pipelining: the backend sends a tick's lookups as one MGET itself, and ioredis'
- * auto-pipeline would hold every command until `setImmediate`, and then until the connection's
- * previous pipeline has its replies (docs/backends.md: "One MGET and one socket write a tick").
- */
-function cacheClientOptions(timeoutMs: number): RedisOptions {
-  return {
-    enableAutoPipelining: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: Math.max(timeoutMs, 2000),
-    // How long a closing socket may linger before it is destroyed (ioredis: 2 s, which keeps a
-    // process that closed its cache alive that long when the server is gone).
-    disconnectTimeout: timeoutMs,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
-  };
-}
-
-/**
  * A cache in Redis (≥ 6) through ioredis, shared by every process that uses the same server and
  * `prefix`. TTLs are stored with millisecond precision in the same command as the value.
  *
@@ -139,9 +95,10 @@ function cacheClientOptions(timeoutMs: number): RedisOptions {
  * FLUSHDB), so it requires a non-empty `prefix`.
  */
 export class RedisBackend extends RemoteBackend {
-  /** The ioredis client in use (the one given, or the one the backend made). */
-  readonly client: RedisClient;
+  /** The ioredis client in use: the one given (an ioredis 5 client too, typed as 6), or the one the backend made. */
+  readonly client: Redis | Cluster;
   private readonly ownsClient: boolean;
+  private readonly stopWatching: () => void;
   /**
    * The lookups of one tick, as one MGET (docs/backends.md has the figures). A cluster refuses
    * MGET across slots, so there each lookup is a GET of its own.
@@ -153,7 +110,7 @@ export class RedisBackend extends RemoteBackend {
 
   constructor(options: RedisBackendOptions = {}) {
     super('RedisBackend', options);
-    const { client, url, prefix: _p, serializer: _s, timeout: _t, defaultTtl: _d, ...ioredisOptions } = options;
+    const { client, url, prefix: _p, serializer: _s, timeout: _t, defaultTtl: _d, compression: _c, integrity: _i, encryption: _e, ...ioredisOptions } = options;
     if (typeof keyBytes(this.prefix) !== 'string') {
       // A lone surrogate in the prefix could pair with one at the start of a key, and then
       // `clear()` could not find that key under the prefix's bytes.
@@ -163,17 +120,19 @@ export class RedisBackend extends RemoteBackend {
       throw new TypeError("RedisBackend: use the backend's `prefix` option instead of ioredis' `keyPrefix`");
     }
     if (client) {
-      this.client = client;
+      this.client = ioredisClient(client);
       this.ownsClient = false;
-      return;
+    } else {
+      const made = makeClient(url, ioredisOptions, this.timeout * 1000);
+      this.client = made.client;
+      this.ownsClient = true;
+      const { commandTimeout } = made.settings;
+      this.clientBoundsRequests = typeof commandTimeout === 'number' && commandTimeout <= this.timeout * 1000;
+      // Connection errors reach callers as failed operations (and from there `error` events);
+      // without a listener ioredis would also log every failed reconnect attempt.
+      this.client.on('error', () => undefined);
     }
-    const settings = { ...cacheClientOptions(this.timeout * 1000), ...ioredisOptions };
-    this.client = url === undefined ? new Redis(settings) : new Redis(url, settings);
-    this.ownsClient = true;
-    this.clientBoundsRequests = typeof settings.commandTimeout === 'number' && settings.commandTimeout <= this.timeout * 1000;
-    // Connection errors reach callers as failed operations (and from there `error` events);
-    // without a listener ioredis would also log every failed reconnect attempt.
-    this.client.on('error', () => undefined);
+    this.stopWatching = watchRefusals(this.client, (reason) => this.refused(reason));
   }
 
   /** A cluster spreads keys over its masters: only the system is named. */
@@ -348,6 +307,7 @@ export class RedisBackend extends RemoteBackend {
   /** Quits the connection the backend made and waits until it is closed; a client given ready-made is left open. */
   async close(): Promise<void> {
     const client = this.client;
+    this.stopWatching();
     if (!this.ownsClient || client.status === 'end') return;
     if (client.status !== 'ready') {
       // Not connected (the server is down, or still being reached): nothing to flush, nobody to QUIT.
@@ -358,7 +318,10 @@ export class RedisBackend extends RemoteBackend {
     // QUIT lets pending replies arrive first; its own failure is covered by waiting for 'end'.
     client.quit().catch(() => undefined);
     // A dead or hung server (or one between reconnect attempts) gets no more than `timeout`.
-    await withDeadline(ended, this.timeout * 1000, () => new Error('QUIT got no answer')).catch(() => client.disconnect());
+    await withDeadline(ended, this.timeout * 1000, () => new Error('QUIT got no answer')).catch(() => undefined);
+    // Also after a QUIT: only disconnect() closes the connections ioredis' failover detector
+    // keeps to every sentinel, which would otherwise keep the process alive.
+    client.disconnect();
   }
 
   /**

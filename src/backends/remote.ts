@@ -4,8 +4,9 @@ import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
 import { ValueCodec, type ValueCodecOptions } from '../serialization/value-codec.js';
-import { MISS, type CacheBackend, type CacheEntries } from './backend.js';
+import { MISS, type CacheBackend, type CacheEntries, type FaultListener } from './backend.js';
 import { Deadlines } from './deadlines.js';
+import { Faults } from './faults.js';
 
 /** Options every remote backend (Redis, Memcached) takes. */
 export interface RemoteBackendOptions {
@@ -97,6 +98,9 @@ export abstract class RemoteBackend implements CacheBackend {
    */
   protected clientBoundsRequests = false;
   private readonly deadlines: Deadlines;
+  /** Why the server refuses the connection (see {@link refused}); undefined while it does not. */
+  private refusal: Error | undefined;
+  private readonly faults = new Faults();
 
   /** `label` names the backend class in error messages. */
   protected constructor(
@@ -154,6 +158,31 @@ export abstract class RemoteBackend implements CacheBackend {
   /** {@inheritDoc CacheBackend.decrement} */
   decrement(key: string, delta = 1): Promise<number> {
     return this.increment(key, -delta);
+  }
+
+  /** {@inheritDoc CacheBackend.onFault} */
+  onFault(listener: FaultListener): () => void {
+    return this.faults.listen(listener);
+  }
+
+  /**
+   * The server refuses the connection for `reason` (a certificate, a password, a permission),
+   * or, with `undefined`, accepts it again. A new reason is reported as a fault at once, the
+   * operations waiting for the connection fail with it now rather than at their deadline, and
+   * until the connection is accepted every operation fails at once without being sent.
+   */
+  protected refused(reason: Error | undefined): void {
+    const known = this.refusal;
+    this.refusal = reason;
+    if (reason === undefined || known?.message === reason.message) return;
+    this.faults.report(new CacheBackendError(`${this.label}: the server refuses the connection: ${messageOf(reason)}`, 'connect', undefined, { cause: reason }), 'connect');
+    this.deadlines.failAll((operation, key) => this.refusedError(operation, key, reason));
+  }
+
+  private refusedError(operation: string, key: string | undefined, reason: Error): CacheBackendError {
+    return new CacheBackendError(`${this.label}: ${describe(operation, key)} not sent: the server refuses the connection: ${messageOf(reason)}`, operation, key, {
+      cause: reason,
+    });
   }
 
   /** The key on the server. */
@@ -229,6 +258,8 @@ export abstract class RemoteBackend implements CacheBackend {
   }
 
   private perform<T, R>(operation: string, key: string | undefined, work: () => Promise<T>, map?: (value: T) => R): Promise<R> {
+    const refusal = this.refusal;
+    if (refusal !== undefined) return Promise.reject(this.refusedError(operation, key, refusal));
     return new Promise<R>((resolve, reject) => {
       const watch = this.clientBoundsRequests ? undefined : this.deadlines.track(reject, operation, key);
       const settled = (): void => {

@@ -1,3 +1,5 @@
+import type { FaultListener } from '../backends/backend.js';
+
 /**
  * What a {@link CacheBus} carries between processes: which L1 copies are no longer current.
  * Keys are hoard keys (before any backend prefix). Values never travel: a receiver drops its
@@ -40,4 +42,10 @@ export interface CacheBus {
   publish(invalidation: Invalidation): Promise<void>;
   /** Stops listening and releases the connections the bus made. */
   close(): Promise<void>;
+  /**
+   * Optional: attaches a listener to the faults no publish reports (a refused connection, a
+   * subscription the server refuses). A `TieredBackend` passes its own listeners on to it, so
+   * they become `error` events. Returns a function that detaches the listener.
+   */
+  onFault?(listener: FaultListener): () => void;
 }

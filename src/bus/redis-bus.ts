@@ -1,28 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { Cluster, Redis } from 'ioredis';
-import type { RedisClient } from '../backends/redis.js';
+import type { Cluster, Redis } from 'ioredis';
+import type { FaultListener } from '../backends/backend.js';
+import { Faults } from '../backends/faults.js';
+import { ioredisClient, makeClient, watchRefusals, type RedisConnectionOptions } from '../backends/redis-connection.js';
 import { withDeadline } from '../backends/remote.js';
 import { CacheBackendError } from '../errors.js';
 import type { BusListener, CacheBus, Invalidation } from './bus.js';
 
-/** Options of {@link RedisBus}: where to publish and listen (`url` or `client`), on which channel. */
-export interface RedisBusOptions {
-  /**
-   * `redis://[user:password@]host:port[/db]` or `rediss://…`: the bus makes its own two
-   * connections (one publishes, one subscribes) and closes them on `close()`. No default: give
-   * exactly one of `url` and `client`.
-   */
-  url?: string;
-  /**
-   * A ready ioredis client (`Redis` or `Cluster`), e.g. the one your `RedisBackend` uses: the bus
-   * publishes through it and subscribes on a `duplicate()` of it. The client itself is never closed.
-   * No default: give exactly one of `url` and `client`.
-   */
-  client?: RedisClient;
+/**
+ * Options of {@link RedisBus}: where Redis is, exactly as for `RedisBackend` (`url`, any ioredis
+ * option such as `tls` or `sentinels` + `name`, or a ready `client`), and the channel.
+ */
+export interface RedisBusOptions extends RedisConnectionOptions {
   /**
    * The pub/sub channel. Every process of one application must use the same one; applications
    * that share a Redis but not their cache entries should use different ones, or they drop each
-   * other's L1 copies for nothing. Default `'hoard:invalidations'`.
+   * other's L1 copies for nothing. An ACL user needs it (`&channel`). Default `'hoard:invalidations'`.
    */
   channel?: string;
   /** Seconds one publish may take before it rejects with a `CacheBackendError`. Must be > 0. Default 0.5. */
@@ -31,8 +24,8 @@ export interface RedisBusOptions {
 
 const DEFAULT_CHANNEL = 'hoard:invalidations';
 const DEFAULT_TIMEOUT = 0.5;
-/** Longest pause between reconnect attempts of the connections the bus makes: back within a second. */
-const MAX_RECONNECT_DELAY_MS = 1000;
+/** Pause before subscribing again after the server refused (e.g. NOPERM until the ACL is fixed). */
+const RESUBSCRIBE_DELAY_MS = 1000;
 
 const ignore = (): void => undefined;
 
@@ -75,17 +68,22 @@ export class RedisBus implements CacheBus {
   readonly timeout: number;
   /** This bus's random id: messages that carry it are its own and are not delivered back. */
   private readonly origin = randomBytes(9).toString('base64url');
-  private readonly publisher: RedisClient;
-  private readonly subscriber: RedisClient;
+  private readonly publisher: Redis | Cluster;
+  private readonly subscriber: Redis | Cluster;
   private readonly ownsPublisher: boolean;
   private listener: BusListener | undefined;
   private subscribed = false;
   private closed = false;
+  private readonly faults = new Faults();
+  private readonly stopWatching: readonly (() => void)[];
+  /** The last fault reported, so that a cause repeating on every retry is reported once. */
+  private lastFault: string | undefined;
+  private resubscribe: NodeJS.Timeout | undefined;
 
-  constructor(options: RedisBusOptions) {
-    const { url, client, channel = DEFAULT_CHANNEL, timeout = DEFAULT_TIMEOUT } = options ?? {};
-    if ((url === undefined) === (client === undefined)) {
-      throw new TypeError('RedisBus: give either `url` (the bus makes its connections) or `client` (a ready ioredis client), not both or neither');
+  constructor(options: RedisBusOptions = {}) {
+    const { client, url, channel = DEFAULT_CHANNEL, timeout = DEFAULT_TIMEOUT, ...ioredisOptions } = options ?? {};
+    if (client !== undefined && url !== undefined) {
+      throw new TypeError('RedisBus: give either `url` and ioredis options (the bus makes its connections) or `client` (a ready ioredis client), not both');
     }
     if (typeof channel !== 'string' || channel === '') throw new TypeError('RedisBus: `channel` must be a non-empty string');
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
@@ -94,21 +92,23 @@ export class RedisBus implements CacheBus {
     this.channel = channel;
     this.timeout = timeout;
     if (client !== undefined) {
-      this.publisher = client;
-      this.subscriber = client instanceof Cluster ? client.duplicate() : client.duplicate();
+      this.publisher = ioredisClient(client);
       this.ownsPublisher = false;
     } else {
-      const settings = {
-        maxRetriesPerRequest: 1,
-        retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
-      };
-      this.publisher = new Redis(url!, settings);
-      this.subscriber = new Redis(url!, settings);
+      this.publisher = makeClient(url, ioredisOptions, timeout * 1000).client;
       this.ownsPublisher = true;
       // A failed publish reaches the writer as a rejection; the connection's own errors need no log.
       this.publisher.on('error', ignore);
     }
+    const publisher = this.publisher;
+    // By `isCluster`, not `instanceof`: an ioredis 5 client is no instance of ioredis 6's classes.
+    this.subscriber = publisher.isCluster ? (publisher as Cluster).duplicate() : (publisher as Redis).duplicate();
     const subscriber = this.subscriber;
+    const refused = (reason: Error | undefined): void => {
+      if (reason === undefined) this.lastFault = undefined;
+      else this.report(reason, 'connect');
+    };
+    this.stopWatching = [watchRefusals(publisher, refused), watchRefusals(subscriber, refused)];
     // Outages show as `connected === false`; without a listener ioredis would log every retry.
     subscriber.on('error', ignore);
     subscriber.on('close', () => (this.subscribed = false));
@@ -117,6 +117,11 @@ export class RedisBus implements CacheBus {
     subscriber.on('message', (channel: string, text: string) => this.receive(channel, text));
     // The duplicate of a lazyConnect client waits for a first command; a bus must listen from the start.
     if (subscriber.status === 'wait') subscriber.connect().catch(ignore);
+  }
+
+  /** Attaches a listener to the faults no publish reports: a refused connection, a subscription refused (NOPERM). */
+  onFault(listener: FaultListener): () => void {
+    return this.faults.listen(listener);
   }
 
   get connected(): boolean {
@@ -150,16 +155,36 @@ export class RedisBus implements CacheBus {
     if (this.closed) return;
     this.closed = true;
     this.subscribed = false;
+    clearTimeout(this.resubscribe);
+    for (const stop of this.stopWatching) stop();
     this.subscriber.disconnect();
     if (this.ownsPublisher) this.publisher.disconnect();
   }
 
   private subscribe(): void {
-    this.subscriber.subscribe(this.channel).then(() => {
-      if (this.closed || this.subscribed) return;
-      this.subscribed = true;
-      this.listener?.connected();
-    }, ignore);
+    clearTimeout(this.resubscribe);
+    this.subscriber.subscribe(this.channel).then(
+      () => {
+        if (this.closed || this.subscribed) return;
+        this.subscribed = true;
+        this.lastFault = undefined;
+        this.listener?.connected();
+      },
+      (error: unknown) => {
+        if (this.closed || !(error instanceof Error)) return;
+        this.report(error, 'subscribe');
+        // A refusal (NOPERM on the channel) stays until the ACL changes, which no reconnect
+        // announces: ask again, and the bus is back as soon as it is allowed.
+        if (this.subscriber.status === 'ready') this.resubscribe = setTimeout(() => this.subscribe(), RESUBSCRIBE_DELAY_MS).unref();
+      },
+    );
+  }
+
+  private report(reason: Error, operation: string): void {
+    if (this.lastFault === reason.message) return;
+    this.lastFault = reason.message;
+    const about = operation === 'subscribe' ? `subscribing to ${JSON.stringify(this.channel)}` : 'the server refuses the connection';
+    this.faults.report(new CacheBackendError(`RedisBus: ${about}: ${messageOf(reason)}`, operation, undefined, { cause: reason }), operation);
   }
 
   private receive(channel: string, text: string): void {

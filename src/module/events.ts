@@ -4,7 +4,10 @@ import diagnostics from 'node:diagnostics_channel';
 export interface CacheEvent {
   /** The registered backend name (`'default'` for the default one). */
   backend: string;
-  /** The hoard key (with `keyPrefix` and namespace), before the backend's own prefix or encoding. */
+  /**
+   * The hoard key (with `keyPrefix` and namespace), before the backend's own prefix or encoding;
+   * `''` on an `error` of the connection itself (operation `connect` or `subscribe`).
+   */
   key: string;
   /** `Class.method`, or the `name` given to `cached(fn)`. */
   method?: string;

@@ -12,7 +12,11 @@ export interface Registration {
   /** Keys whose stale value is being refreshed in the background (`staleTtl`): one refresh each. */
   readonly refreshing: Set<string>;
   readonly counter: Counter;
+  /** Stops reporting the backend's own faults (see {@link CacheBackend.onFault}) under this name. */
+  readonly detach: () => void;
 }
+
+const nothingToDetach = (): void => undefined;
 
 /**
  * Everything CacheModule holds. `version` changes whenever a registration or the configuration
@@ -27,22 +31,34 @@ class ModuleState {
 
   /** Registers `backend` as `name`; returns the backend registered there before, if any. */
   register(name: string, backend: CacheBackend): CacheBackend | undefined {
-    const replaced = this.backends.get(name)?.backend;
-    this.backends.set(name, { name, backend, inflight: new Inflight(), refreshing: new Set(), counter: this.backendCounters.for(name) });
+    const previous = this.backends.get(name);
+    previous?.detach();
+    const counter = this.backendCounters.for(name);
+    // A fault of the connection (a refused password, a bus that cannot subscribe) belongs to no
+    // call, so no call path would report it: it is an `error` event with no key.
+    const detach =
+      backend.onFault?.((error, operation) => {
+        counter.errors++;
+        const topic = this.events.error;
+        if (topic.wanted) topic.emit({ backend: name, key: '', operation, error });
+      }) ?? nothingToDetach;
+    this.backends.set(name, { name, backend, inflight: new Inflight(), refreshing: new Set(), counter, detach });
     this.version++;
-    return replaced;
+    return previous?.backend;
   }
 
   /** Removes `name` when it is registered (to `backend`, when given); true when it did. */
   unregister(name: string, backend?: CacheBackend): boolean {
     const registration = this.backends.get(name);
     if (registration === undefined || (backend !== undefined && registration.backend !== backend)) return false;
+    registration.detach();
     this.backends.delete(name);
     this.version++;
     return true;
   }
 
   reset(): void {
+    for (const registration of this.backends.values()) registration.detach();
     this.backends.clear();
     this.events = new CacheEvents();
     this.backendCounters = new CounterMap();

@@ -39,9 +39,12 @@ describe('RedisBus', function () {
   });
 
   describe('options', () => {
-    it('needs exactly one of url and client', () => {
-      expect(() => new RedisBus({})).to.throw(TypeError, /url.*client/);
+    it('takes a url and ioredis options, or a client, not both', async () => {
       expect(() => new RedisBus({ url: redis.url, client: raw })).to.throw(TypeError, /not both/);
+      const bus = new RedisBus({ host: redis.host, port: redis.port, channel });
+      made.push(bus);
+      bus.listen(recordingListener());
+      await waitFor('the bus subscribed', () => bus.connected, 5000);
     });
 
     it('refuses an empty channel and a timeout that is not a positive number of seconds', () => {

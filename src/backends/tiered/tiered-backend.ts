@@ -2,7 +2,7 @@ import type { CacheBus, Invalidation } from '../../bus/bus.js';
 import { CacheValueTooLargeError } from '../../errors.js';
 import { busChannel, l1DroppedChannel } from '../../module/channels.js';
 import { assertSeconds, effectiveTtl } from '../../module/config.js';
-import { entriesOf, MISS, type CacheBackend, type CacheEntries, type LookupWithTtl, type MaybePromise, type Miss } from '../backend.js';
+import { entriesOf, MISS, type CacheBackend, type CacheEntries, type FaultListener, type LookupWithTtl, type MaybePromise, type Miss } from '../backend.js';
 import type { MemoryBackend } from '../memory.js';
 import { FillGuard } from './fill-guard.js';
 
@@ -171,6 +171,12 @@ export class TieredBackend implements CacheBackend {
 
   decrement(key: string, delta?: number): Promise<number> {
     return this.write({ keys: [key] }, () => this.l2.decrement(key, delta));
+  }
+
+  /** Passes `listener` on to L2's and the bus's faults (a refused connection, a channel it cannot subscribe to). */
+  onFault(listener: FaultListener): () => void {
+    const detach = [this.l2.onFault?.(listener), this.bus?.onFault?.(listener)];
+    return () => detach.forEach((stop) => stop?.());
   }
 
   /** Closes the bus, L1 and L2 (each of which leaves clients passed in ready-made open). */

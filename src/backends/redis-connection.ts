@@ -1,0 +1,123 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * A ready ioredis client, 5.x or 6.x: a `Redis` (one server, or a Sentinel set) or a `Cluster`.
+ * Typed by what it has rather than as ioredis' classes: the two majors declare their classes
+ * differently (private members, reply types), so an ioredis 5 client does not type-check as an
+ * ioredis 6 `Redis`, while the commands hoard sends behave alike in both.
+ */
+export interface RedisClient {
+  readonly status: string;
+  readonly isCluster: boolean;
+  readonly options: { readonly keyPrefix?: string };
+  getBuffer(key: string | Buffer): Promise<Buffer | null>;
+  publish(channel: string, message: string): Promise<number>;
+  duplicate(): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  off(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** A client as hoard calls it: through ioredis 6's declarations, which an ioredis 5 client meets at run time. */
+export function ioredisClient(client: RedisClient): Redis | Cluster {
+  return client as unknown as Redis | Cluster;
+}
+
+/**
+ * How {@link RedisBackend} and {@link RedisBus} reach Redis: a `client`, or `url` and/or any
+ * ioredis option (`host`, `port`, `username`, `password`, `db`, `tls`, `sentinels` + `name`, …).
+ */
+export interface RedisConnectionOptions extends Omit<RedisOptions, 'keyPrefix'> {
+  /**
+   * A client made by the application, e.g. a `Cluster`. Used as is (its own retry and timeout
+   * settings apply; hoard's fail-fast settings are not added) and never closed by hoard. `url`
+   * and ioredis options are then not used. Default: hoard makes its own client.
+   */
+  client?: RedisClient;
+  /**
+   * `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS); other ioredis options still
+   * apply. Default: ioredis' default, `127.0.0.1:6379` (or its `host`/`port` options).
+   */
+  url?: string;
+}
+
+/** Longest pause between reconnect attempts, so a server that returns is used again within seconds. */
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+/**
+ * ioredis settings for a cache: a command to a dead server fails at once instead of being
+ * retried for over a minute, and the connection is re-established within a second of the
+ * server coming back. A hung server is the caller's to bound (`timeout`, one timer for all
+ * commands), not ioredis' `commandTimeout`, which arms a timer per command. The application's
+ * own options override these.
+ *
+ * No auto-pipelining: the backend sends a tick's lookups as one MGET itself, and ioredis'
+ * auto-pipeline would hold every command until `setImmediate`, and then until the connection's
+ * previous pipeline has its replies (docs/backends.md: "One MGET and one socket write a tick").
+ *
+ * No ready check: it sends INFO, which an ACL user limited to what hoard needs may not run, and
+ * ioredis then prints "Skipping the ready check" to the console; a server still loading its
+ * data answers LOADING, which is a failed call (fail-open) like any other.
+ *
+ * With `sentinels`, the failover detector: without it ioredis stays on a demoted master for
+ * seconds after the switch, and writes and deletes acknowledged there are lost when it resyncs.
+ */
+function hoardSettings(timeoutMs: number, sentinels: boolean): RedisOptions {
+  return {
+    enableAutoPipelining: false,
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: Math.max(timeoutMs, 2000),
+    // How long a closing socket may linger before it is destroyed (ioredis: 2 s, which keeps a
+    // process that closed its cache alive that long when the server is gone).
+    disconnectTimeout: timeoutMs,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
+    ...(sentinels ? { failoverDetector: true } : {}),
+  };
+}
+
+/** A client hoard made, and the settings it was made with. */
+export interface MadeClient {
+  readonly client: Redis;
+  readonly settings: RedisOptions;
+}
+
+/** A new client from `url` and the application's ioredis options, over hoard's settings. */
+export function makeClient(url: string | undefined, options: Omit<RedisOptions, 'keyPrefix'>, timeoutMs: number): MadeClient {
+  const settings = { ...hoardSettings(timeoutMs, options.sentinels !== undefined), ...options };
+  const client = url === undefined ? new Redis(settings) : new Redis(url, settings);
+  return { client, settings };
+}
+
+/** Replies Redis gives a connection it will not serve as configured: a wrong password, no password, no permission. */
+const REFUSING_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
+/** Node's codes for a TLS peer that cannot be trusted (unknown CA, self-signed, expired, wrong name) or a failed handshake. */
+const UNTRUSTED_TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_|^ERR_SSL_|^ERR_TLS_/;
+
+/**
+ * True for a connection error that will repeat until someone changes a setting: the server
+ * refused it for a reason, as opposed to a server that is down, slow or restarting.
+ */
+export function isRefusal(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return REFUSING_REPLY.test(error.message) || (typeof code === 'string' && UNTRUSTED_TLS_CODE.test(code));
+}
+
+/**
+ * Follows `client`'s connection: `refused(reason)` on each refusal (see {@link isRefusal}),
+ * `refused(undefined)` once it is ready again. Returns a function that stops following.
+ */
+export function watchRefusals(client: RedisClient, refused: (reason: Error | undefined) => void): () => void {
+  const onError = (error: unknown): void => {
+    if (isRefusal(error)) refused(error);
+  };
+  const onReady = (): void => refused(undefined);
+  client.on('error', onError);
+  client.on('ready', onReady);
+  return () => {
+    client.off('error', onError);
+    client.off('ready', onReady);
+  };
+}
