@@ -7,15 +7,28 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
  * ioredis 6 `Redis`, while the commands hoard sends behave alike in both.
  */
 export interface RedisClient {
+  /** The connection's state (`wait`, `connecting`, `ready`, `reconnecting`, `end`, …). */
   readonly status: string;
+  /** True for a `Cluster`. */
   readonly isCluster: boolean;
-  readonly options: { readonly keyPrefix?: string };
+  /** The client's options; hoard refuses one with ioredis' own `keyPrefix`. */
+  readonly options: {
+    /** ioredis' key prefix: refused, use the backend's `prefix`. */
+    readonly keyPrefix?: string;
+  };
+  /** GET, the reply as bytes. */
   getBuffer(key: string | Buffer): Promise<Buffer | null>;
+  /** PUBLISH, for the bus. */
   publish(channel: string, message: string): Promise<number>;
+  /** A new client with the same options: the bus subscribes on one. */
   duplicate(): unknown;
+  /** Ends the connection once pending replies have arrived. */
   quit(): Promise<unknown>;
+  /** Ends the connection at once. */
   disconnect(): void;
+  /** Listens to a connection event (`error`, `ready`, `close`, …). */
   on(event: string, listener: (...args: any[]) => void): unknown;
+  /** Stops listening. */
   off(event: string, listener: (...args: any[]) => void): unknown;
 }
 
