@@ -80,6 +80,10 @@ function hoardSettings(timeoutMs: number, sentinels: boolean): RedisOptions {
   return {
     enableAutoPipelining: false,
     enableReadyCheck: false,
+    // A command sent on a connection that was lost before it answered is not sent again on the
+    // next one (it fails at `timeout`): a read resent after a failover could overtake the
+    // deletion of what the failover lost (see FailoverGuard).
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     connectTimeout: Math.max(timeoutMs, 2000),
     // How long a closing socket may linger before it is destroyed (ioredis: 2 s, which keeps a

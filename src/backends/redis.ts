@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { CacheConfigError } from '../errors.js';
 import type { ServerAddress } from '../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
+import { FailoverGuard } from './failover-guard.js';
 import { keyBytes } from './key-bytes.js';
 import { ReadBatch } from './read-batch.js';
 import { ioredisClient, makeClient, watchRefusals, type RedisConnectionOptions } from './redis-connection.js';
@@ -99,11 +100,12 @@ export class RedisBackend extends RemoteBackend {
   readonly client: Redis | Cluster;
   private readonly ownsClient: boolean;
   private readonly stopWatching: () => void;
+  private readonly guard: FailoverGuard | undefined;
   /**
    * The lookups of one tick, as one MGET (docs/backends.md has the figures). A cluster refuses
    * MGET across slots, so there each lookup is a GET of its own.
    */
-  private readonly reads = new ReadBatch<Buffer | null, string | Buffer>((rawKeys) => this.client.mgetBuffer(rawKeys));
+  private readonly reads = new ReadBatch<Buffer | null, string | Buffer>((rawKeys) => this.read(() => this.client.mgetBuffer(rawKeys)));
   private readonly signedCounters = new SwapCounters((key, deltas) => this.swapCounter(key, deltas));
   /** Whether the connection is corked until the end of this tick (see `sending`). */
   private corked = false;
@@ -133,6 +135,19 @@ export class RedisBackend extends RemoteBackend {
       this.client.on('error', () => undefined);
     }
     this.stopWatching = watchRefusals(this.client, (reason) => this.refused(reason));
+    // A cluster fails over node by node, with its own redirections: the guard follows one connection.
+    this.guard = this.client.isCluster
+      ? undefined
+      : new FailoverGuard(
+          this.client as Redis,
+          (keys) => (this.client as Redis).unlink(keys.map((key) => this.serverKey(key))),
+          (error) => this.reportFault(error, 'reconnect'),
+        );
+  }
+
+  /** Runs a read now, or after what a lost connection may have lost is deleted (see FailoverGuard). */
+  private read<T>(work: () => Promise<T>): Promise<T> {
+    return this.guard === undefined ? work() : this.guard.read(work);
   }
 
   /** A cluster spreads keys over its masters: only the system is named. */
@@ -156,7 +171,7 @@ export class RedisBackend extends RemoteBackend {
   lookupWithTtl(key: string): Promise<EntryWithTtl | Miss> {
     return this.attempt('get', key, async () => {
       const rawKey = this.serverKey(key);
-      const [data, ms] = await Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)]);
+      const [data, ms] = await this.read(() => Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)]));
       // PTTL -2: the key expired between the two commands; -1: it has no expiry.
       if (data === null || ms === -2) return MISS;
       const value = this.decode(key, data);
@@ -175,11 +190,12 @@ export class RedisBackend extends RemoteBackend {
   }
 
   delete(key: string): Promise<boolean> {
+    this.guard?.wrote(key);
     return this.attempt('delete', key, async () => Number(await this.client.unlink(this.serverKey(key))) === 1);
   }
 
   has(key: string): Promise<boolean> {
-    return this.attempt('has', key, async () => Number(await this.client.exists(this.serverKey(key))) === 1);
+    return this.attempt('has', key, async () => Number(await this.read(() => this.client.exists(this.serverKey(key)))) === 1);
   }
 
   getMany(keys: readonly string[]): Promise<unknown[]> {
@@ -189,7 +205,7 @@ export class RedisBackend extends RemoteBackend {
       // A cluster refuses MGET across slots; single GETs are routed per key (and pipelined).
       const found = this.client.isCluster
         ? await Promise.all(raw.map((rawKey) => this.client.getBuffer(rawKey)))
-        : await this.client.mgetBuffer(raw);
+        : await this.read(() => this.client.mgetBuffer(raw));
       return found.map((data, index) => {
         const value = data === null ? MISS : this.decode(keys[index]!, data);
         return value === MISS ? undefined : value;
@@ -208,6 +224,7 @@ export class RedisBackend extends RemoteBackend {
 
   deleteMany(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return Promise.resolve(0);
+    for (const key of keys) this.guard?.wrote(key);
     return this.attempt('deleteMany', undefined, async () => {
       const raw = keys.map((key) => this.serverKey(key));
       if (!this.client.isCluster) return Number(await this.client.unlink(raw));
@@ -295,6 +312,7 @@ export class RedisBackend extends RemoteBackend {
   /** Runs a script on the key's server: by SHA, sending the script itself only when the server lacks it. */
   private async run(code: Script, key: string, ...args: (string | Buffer)[]): Promise<unknown> {
     const rawKey = this.serverKey(key);
+    this.guard?.wrote(key);
     try {
       return await this.client.evalsha(code.sha, 1, rawKey, ...args);
     } catch (error) {
@@ -308,6 +326,7 @@ export class RedisBackend extends RemoteBackend {
   async close(): Promise<void> {
     const client = this.client;
     this.stopWatching();
+    this.guard?.stop();
     if (!this.ownsClient || client.status === 'end') return;
     if (client.status !== 'ready') {
       // Not connected (the server is down, or still being reached): nothing to flush, nobody to QUIT.
@@ -350,6 +369,7 @@ export class RedisBackend extends RemoteBackend {
   /** One SET with the TTL in the same command (never SET then EXPIRE); `onlyIfAbsent` adds NX. */
   private store(key: string, data: Buffer | string, seconds: number, onlyIfAbsent = false): Promise<'OK' | null> {
     const rawKey = this.serverKey(key);
+    this.guard?.wrote(key);
     const { client } = this;
     if (seconds === 0) return onlyIfAbsent ? client.set(rawKey, data, 'NX') : client.set(rawKey, data);
     const ms = milliseconds(seconds);

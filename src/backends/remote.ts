@@ -179,6 +179,11 @@ export abstract class RemoteBackend implements CacheBackend {
     this.deadlines.failAll((operation, key) => this.refusedError(operation, key, reason));
   }
 
+  /** Reports a fault that belongs to no call (see {@link CacheBackend.onFault}). */
+  protected reportFault(error: unknown, operation: string): void {
+    this.faults.report(new CacheBackendError(`${this.label}: ${operation} failed: ${messageOf(error)}`, operation, undefined, { cause: error }), operation);
+  }
+
   private refusedError(operation: string, key: string | undefined, reason: Error): CacheBackendError {
     return new CacheBackendError(`${this.label}: ${describe(operation, key)} not sent: the server refuses the connection: ${messageOf(reason)}`, operation, key, {
       cause: reason,
