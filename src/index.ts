@@ -33,6 +33,8 @@ export type { Serializer } from './serialization/serializer.js';
 export type { CompressionAlgorithm, CompressionOptions } from './serialization/compression.js';
 export type { CacheKeysOptions, CacheSecret } from './serialization/key-ring.js';
 export {
+  CacheErrorCode,
+  CacheArgumentError,
   CacheError,
   CacheConfigError,
   CacheKeyError,

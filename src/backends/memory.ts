@@ -1,3 +1,4 @@
+import { CacheArgumentError, CacheBackendError } from '../errors.js';
 import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
 import { entriesOf, MISS, type CacheBackend, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 
@@ -83,10 +84,10 @@ export class MemoryBackend implements CacheBackend {
   constructor(options: MemoryBackendOptions = {}) {
     const { maxEntries = 10_000, maxBytes = Infinity, defaultTtl } = options;
     if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-      throw new TypeError(`MemoryBackend: \`maxEntries\` must be a whole number ≥ 1, got ${String(maxEntries)}`);
+      throw new CacheArgumentError(`MemoryBackend: \`maxEntries\` must be a whole number ≥ 1, got ${String(maxEntries)}`);
     }
     if (typeof maxBytes !== 'number' || !(maxBytes > 0)) {
-      throw new TypeError(`MemoryBackend: \`maxBytes\` must be a number of bytes > 0, got ${String(maxBytes)}`);
+      throw new CacheArgumentError(`MemoryBackend: \`maxBytes\` must be a number of bytes > 0, got ${String(maxBytes)}`);
     }
     if (defaultTtl !== undefined) assertSeconds(defaultTtl, 'MemoryBackend: `defaultTtl`');
     this.maxEntries = maxEntries;
@@ -223,7 +224,7 @@ export class MemoryBackend implements CacheBackend {
     }
     const current = this.values[slot];
     if (typeof current !== 'number') {
-      throw new TypeError(`MemoryBackend.increment('${key}'): the entry holds a ${typeof current}, not a number`);
+      throw new CacheBackendError(`MemoryBackend: increment ${JSON.stringify(key)} failed: the entry holds a ${typeof current}, not a number`, 'increment', key);
     }
     this.touch(slot);
     return (this.values[slot] = current + delta);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { CacheConfigError } from '../errors.js';
+import { CacheArgumentError, CacheConfigError } from '../errors.js';
 import type { ServerAddress } from '../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 import { ReadBatch } from './read-batch.js';
@@ -154,7 +154,7 @@ export class RedisBackend extends RemoteBackend {
     super('RedisBackend', options);
     const { client, url, prefix: _p, serializer: _s, timeout: _t, defaultTtl: _d, ...ioredisOptions } = options;
     if ('keyPrefix' in ioredisOptions || client?.options.keyPrefix) {
-      throw new TypeError("RedisBackend: use the backend's `prefix` option instead of ioredis' `keyPrefix`");
+      throw new CacheArgumentError("RedisBackend: use the backend's `prefix` option instead of ioredis' `keyPrefix`");
     }
     if (client) {
       this.client = client;

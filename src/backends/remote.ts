@@ -1,4 +1,4 @@
-import { CacheBackendError, CacheError, CacheSerializationError } from '../errors.js';
+import { CacheArgumentError, CacheBackendError, CacheError, CacheSerializationError } from '../errors.js';
 import { operationChannel, traced, type ServerAddress } from '../module/channels.js';
 import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
@@ -104,12 +104,12 @@ export abstract class RemoteBackend implements CacheBackend {
     options: RemoteBackendOptions,
   ) {
     const { prefix = '', serializer = defaultSerializer, timeout = DEFAULT_TIMEOUT, defaultTtl } = options;
-    if (typeof prefix !== 'string') throw new TypeError(`${label}: prefix must be a string, got ${typeof prefix}`);
+    if (typeof prefix !== 'string') throw new CacheArgumentError(`${label}: prefix must be a string, got ${typeof prefix}`);
     if (typeof serializer?.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
-      throw new TypeError(`${label}: serializer must have serialize(value) and deserialize(data) methods`);
+      throw new CacheArgumentError(`${label}: serializer must have serialize(value) and deserialize(data) methods`);
     }
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new TypeError(`${label}: timeout must be a finite number of seconds > 0, got ${String(timeout)}`);
+      throw new CacheArgumentError(`${label}: timeout must be a finite number of seconds > 0, got ${String(timeout)}`);
     }
     if (defaultTtl !== undefined) assertSeconds(defaultTtl, `${label}: defaultTtl`);
     this.prefix = prefix;
@@ -170,7 +170,7 @@ export abstract class RemoteBackend implements CacheBackend {
   /** Throws a TypeError unless `delta` can be added to a counter. */
   protected assertDelta(delta: number): void {
     if (typeof delta !== 'number' || !Number.isFinite(delta)) {
-      throw new TypeError(`${this.label}: increment/decrement delta must be a finite number, got ${String(delta)}`);
+      throw new CacheArgumentError(`${this.label}: increment/decrement delta must be a finite number, got ${String(delta)}`);
     }
   }
 

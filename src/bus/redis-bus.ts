@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from '../backends/redis.js';
 import { withDeadline } from '../backends/remote.js';
-import { CacheBackendError } from '../errors.js';
+import { CacheArgumentError, CacheBackendError } from '../errors.js';
 import type { BusListener, CacheBus, Invalidation } from './bus.js';
 
 /** Options of {@link RedisBus}: where to publish and listen (`url` or `client`), on which channel. */
@@ -85,11 +85,11 @@ export class RedisBus implements CacheBus {
   constructor(options: RedisBusOptions) {
     const { url, client, channel = DEFAULT_CHANNEL, timeout = DEFAULT_TIMEOUT } = options ?? {};
     if ((url === undefined) === (client === undefined)) {
-      throw new TypeError('RedisBus: give either `url` (the bus makes its connections) or `client` (a ready ioredis client), not both or neither');
+      throw new CacheArgumentError('RedisBus: give either `url` (the bus makes its connections) or `client` (a ready ioredis client), not both or neither');
     }
-    if (typeof channel !== 'string' || channel === '') throw new TypeError('RedisBus: `channel` must be a non-empty string');
+    if (typeof channel !== 'string' || channel === '') throw new CacheArgumentError('RedisBus: `channel` must be a non-empty string');
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new TypeError(`RedisBus: \`timeout\` must be a finite number of seconds > 0, got ${String(timeout)}`);
+      throw new CacheArgumentError(`RedisBus: \`timeout\` must be a finite number of seconds > 0, got ${String(timeout)}`);
     }
     this.channel = channel;
     this.timeout = timeout;
@@ -125,7 +125,7 @@ export class RedisBus implements CacheBus {
 
   listen(listener: BusListener): void {
     if (this.listener !== undefined) {
-      throw new TypeError('RedisBus: this bus already serves a TieredBackend; give each TieredBackend its own bus');
+      throw new CacheArgumentError('RedisBus: this bus already serves a TieredBackend; give each TieredBackend its own bus');
     }
     this.listener = listener;
   }

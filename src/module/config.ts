@@ -1,3 +1,5 @@
+import { CacheArgumentError } from '../errors.js';
+
 /** Module-wide options, set with `CacheModule.configure`. */
 export interface CacheModuleOptions {
   /** Seconds an entry lives when neither the decorator nor the backend says; `0` = forever. Default 300. */
@@ -44,8 +46,8 @@ export function isSeconds(value: unknown): value is number {
  * The TypeError for a `value` that is not {@link isSeconds}. Hot paths build it only for a bad
  * value: a message naming the key would otherwise be built on every write.
  */
-export function secondsError(value: unknown, what: string): TypeError {
-  return new TypeError(`${what} must be a finite number of seconds ≥ 0 (0 = never expires), got ${String(value)}`);
+export function secondsError(value: unknown, what: string): CacheArgumentError {
+  return new CacheArgumentError(`${what} must be a finite number of seconds ≥ 0 (0 = never expires), got ${String(value)}`);
 }
 
 /** Throws a TypeError unless `value` is a finite number of seconds ≥ 0. */

@@ -1,4 +1,5 @@
 import diagnostics from 'node:diagnostics_channel';
+import { CacheArgumentError } from '../errors.js';
 
 /** What a listener receives. `key` is the hoard key, before a backend's prefix or encoding. */
 export interface CacheEvent {
@@ -90,7 +91,7 @@ export class CacheEvents {
   }
 
   private topic(event: CacheEventName): Topic {
-    if (!EVENT_NAMES.includes(event)) throw new TypeError(`unknown cache event '${String(event)}' (hit, miss, set, evict or error)`);
+    if (!EVENT_NAMES.includes(event)) throw new CacheArgumentError(`unknown cache event '${String(event)}' (hit, miss, set, evict or error)`);
     return this[event];
   }
 }

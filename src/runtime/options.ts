@@ -1,3 +1,4 @@
+import { CacheArgumentError } from '../errors.js';
 import { assertSeconds } from '../module/config.js';
 
 
@@ -120,7 +121,7 @@ export interface CacheEvictOptions extends TargetOptions {
 }
 
 function fail(decorator: string, message: string): never {
-  throw new TypeError(`${decorator}: ${message}`);
+  throw new CacheArgumentError(`${decorator}: ${message}`);
 }
 
 function checkOptional(decorator: string, name: string, value: unknown, type: 'string' | 'function' | 'boolean'): void {

@@ -1,5 +1,5 @@
 import type { CacheBus, Invalidation } from '../../bus/bus.js';
-import { CacheValueTooLargeError } from '../../errors.js';
+import { CacheArgumentError, CacheValueTooLargeError } from '../../errors.js';
 import { busChannel, l1DroppedChannel } from '../../module/channels.js';
 import { assertSeconds, effectiveTtl } from '../../module/config.js';
 import { entriesOf, MISS, type CacheBackend, type CacheEntries, type LookupWithTtl, type MaybePromise, type Miss } from '../backend.js';
@@ -75,16 +75,16 @@ export class TieredBackend implements CacheBackend {
   constructor(options: TieredBackendOptions) {
     const { l1, l2, bus, l1Ttl = DEFAULT_L1_TTL } = options ?? ({} as Partial<TieredBackendOptions>);
     if (l1?.synchronous !== true || typeof l1.lookup !== 'function') {
-      throw new TypeError('TieredBackend: `l1` must be an in-process backend, e.g. new MemoryBackend({ maxEntries: 10_000 })');
+      throw new CacheArgumentError('TieredBackend: `l1` must be an in-process backend, e.g. new MemoryBackend({ maxEntries: 10_000 })');
     }
     if (typeof l2?.lookup !== 'function' || typeof l2.set !== 'function') {
-      throw new TypeError('TieredBackend: `l2` must be a shared CacheBackend, e.g. new RedisBackend({ url })');
+      throw new CacheArgumentError('TieredBackend: `l2` must be a shared CacheBackend, e.g. new RedisBackend({ url })');
     }
     if (bus !== undefined && (typeof bus?.listen !== 'function' || typeof bus.publish !== 'function')) {
-      throw new TypeError('TieredBackend: `bus` must be a CacheBus, e.g. new RedisBus({ url })');
+      throw new CacheArgumentError('TieredBackend: `bus` must be a CacheBus, e.g. new RedisBus({ url })');
     }
     if (typeof l1Ttl !== 'number' || !Number.isFinite(l1Ttl) || l1Ttl <= 0) {
-      throw new TypeError(`TieredBackend: \`l1Ttl\` must be a finite number of seconds > 0, got ${String(l1Ttl)}`);
+      throw new CacheArgumentError(`TieredBackend: \`l1Ttl\` must be a finite number of seconds > 0, got ${String(l1Ttl)}`);
     }
     this.l1 = l1;
     this.l2 = l2;
