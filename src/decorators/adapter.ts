@@ -92,6 +92,7 @@ export function methodDecorator(
       }
       const fn = target as AnyFunction;
       const name = String(context.name);
+      // eslint-disable-next-line prefer-const -- the label closure below reads it; it is assigned once the site exists.
       let wrapper: AnyFunction;
       const site = makeSite({ fn, label: undefined, async: isAsyncFunction(fn) }, (self) =>
         `${declaringClassName(self, name, wrapper)}.${name}`,
