@@ -1,6 +1,14 @@
 import { CacheArgumentError, CacheBackendError } from '../errors.js';
-import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
-import { entriesOf, MISS, type CacheBackend, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
+import {
+  entriesOf,
+  MISS,
+  type BackendContext,
+  type CacheBackend,
+  type CacheEntries,
+  type EntryWithTtl,
+  type Miss,
+} from './backend.js';
+import { assertSeconds, effectiveTtl, isSeconds, secondsError } from './ttl.js';
 
 /** Options of `new MemoryBackend(options)` (all optional). */
 export interface MemoryBackendOptions {
@@ -61,6 +69,7 @@ export class MemoryBackend implements CacheBackend {
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private readonly defaultTtl: number | undefined;
+  private context: BackendContext | undefined;
 
   private readonly slots = new Map<string, number>();
   private keys: (string | undefined)[] = [];
@@ -93,6 +102,11 @@ export class MemoryBackend implements CacheBackend {
     this.maxEntries = maxEntries;
     this.maxBytes = maxBytes;
     this.defaultTtl = defaultTtl;
+  }
+
+  /** {@inheritDoc CacheBackend.attach} */
+  attach(context: BackendContext): void {
+    this.context = context;
   }
 
   /** How many entries are held (expired ones included until they are touched or evicted). */
@@ -138,7 +152,7 @@ export class MemoryBackend implements CacheBackend {
   }
 
   set(key: string, value: unknown, ttl?: number): void {
-    const seconds = effectiveTtl(ttl, this.defaultTtl);
+    const seconds = effectiveTtl(ttl, this.defaultTtl, this.context);
     if (!isSeconds(seconds)) throw secondsError(seconds, `MemoryBackend.set('${key}'): ttl`);
     const expiry = seconds === 0 ? 0 : now() + seconds * 1000;
     const size = this.maxBytes === Infinity ? 0 : estimateBytes(value);

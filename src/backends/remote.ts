@@ -1,11 +1,11 @@
 import { CacheArgumentError, CacheBackendError, CacheError, CacheSerializationError } from '../errors.js';
 import { operationChannel, traced, type ServerAddress } from '../module/channels.js';
-import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
 import { ValueCodec, type ValueCodecOptions } from '../serialization/value-codec.js';
-import { MISS, type CacheBackend, type CacheEntries } from './backend.js';
+import { MISS, type BackendContext, type CacheBackend, type CacheEntries } from './backend.js';
 import { Deadlines } from './deadlines.js';
+import { assertPositiveSeconds, assertSeconds, effectiveTtl, isSeconds, secondsError } from './ttl.js';
 
 /** Options every remote backend (Redis, Memcached) takes. */
 export interface RemoteBackendOptions {
@@ -91,12 +91,13 @@ export abstract class RemoteBackend implements CacheBackend {
   /** Compression, signatures and encryption around the serializer's bytes. */
   protected readonly codec: ValueCodec;
   /**
-   * Set by a subclass whose client already fails every request after `timeout` (ioredis'
-   * `commandTimeout` ≤ `timeout` on a client the application configured), so that `attempt`
-   * does not bound requests a second time.
+   * Set by a subclass whose own client already fails every request within `timeout` (RedisBackend
+   * making its client with ioredis' `commandTimeout` ≤ `timeout` among its options; never for a
+   * ready-made client), so that `attempt` does not bound requests a second time.
    */
   protected clientBoundsRequests = false;
   private readonly deadlines: Deadlines;
+  private context: BackendContext | undefined;
 
   /** `label` names the backend class in error messages. */
   protected constructor(
@@ -108,9 +109,7 @@ export abstract class RemoteBackend implements CacheBackend {
     if (typeof serializer?.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
       throw new CacheArgumentError(`${label}: serializer must have serialize(value) and deserialize(data) methods`);
     }
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new CacheArgumentError(`${label}: timeout must be a finite number of seconds > 0, got ${String(timeout)}`);
-    }
+    assertPositiveSeconds(timeout, `${label}: timeout`);
     if (defaultTtl !== undefined) assertSeconds(defaultTtl, `${label}: defaultTtl`);
     this.prefix = prefix;
     this.serializer = serializer;
@@ -145,6 +144,11 @@ export abstract class RemoteBackend implements CacheBackend {
   /** {@inheritDoc CacheBackend.close} */
   abstract close(): Promise<void>;
 
+  /** {@inheritDoc CacheBackend.attach} */
+  attach(context: BackendContext): void {
+    this.context = context;
+  }
+
   /** {@inheritDoc CacheBackend.get} */
   async get(key: string): Promise<unknown> {
     const value = await this.lookup(key);
@@ -164,7 +168,7 @@ export abstract class RemoteBackend implements CacheBackend {
   /** The ttl to store with, in seconds: the caller's (validated), else the backend's, else the module's. */
   protected ttlOf(ttl: number | undefined): number {
     if (ttl !== undefined && !isSeconds(ttl)) throw secondsError(ttl, `${this.label}: ttl`);
-    return effectiveTtl(ttl, this.defaultTtl);
+    return effectiveTtl(ttl, this.defaultTtl, this.context);
   }
 
   /** Throws a TypeError unless `delta` can be added to a counter. */

@@ -1,9 +1,10 @@
 import type { CacheBackend } from '../backends/backend.js';
+import { assertSeconds } from '../backends/ttl.js';
 import { callSiteOf } from '../decorators/adapter.js';
 import { CacheArgumentError, CacheConfigError, notRegisteredError } from '../errors.js';
 import { CachedCall } from '../runtime/cached-call.js';
 import { invalidateTag } from '../runtime/tags.js';
-import { assertSeconds, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
+import { backendContext, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
 import type { CacheEventName, CacheListener } from './events.js';
 import { DEFAULT_BACKEND, state } from './state.js';
 import type { CacheStats } from './stats.js';
@@ -36,6 +37,7 @@ export const CacheModule = {
     const name = typeof nameOrBackend === 'string' ? nameOrBackend : DEFAULT_BACKEND;
     const chosen = typeof nameOrBackend === 'string' ? backend : nameOrBackend;
     assertBackend(chosen, name);
+    chosen.attach?.(backendContext);
     return state.register(name, chosen);
   },
 

@@ -1,5 +1,5 @@
+import { assertSeconds } from '../backends/ttl.js';
 import { CacheArgumentError } from '../errors.js';
-import { assertSeconds } from '../module/config.js';
 
 
 /** A cache key: a fixed string, or a function of the call's arguments (`this` is the instance). */

@@ -3,5 +3,6 @@ export {
   type BackendFactory,
   type ConformanceContext,
   type ConformanceOptions,
+  type TestFunctions,
 } from './conformance.js';
 export { RecordingBackend, type RecordedCall } from './recording-backend.js';

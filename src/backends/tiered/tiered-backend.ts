@@ -1,9 +1,18 @@
 import type { CacheBus, Invalidation } from '../../bus/bus.js';
 import { CacheArgumentError, CacheValueTooLargeError } from '../../errors.js';
 import { busChannel, l1DroppedChannel } from '../../module/channels.js';
-import { assertSeconds, effectiveTtl } from '../../module/config.js';
-import { entriesOf, MISS, type CacheBackend, type CacheEntries, type LookupWithTtl, type MaybePromise, type Miss } from '../backend.js';
+import {
+  entriesOf,
+  MISS,
+  type BackendContext,
+  type CacheBackend,
+  type CacheEntries,
+  type LookupWithTtl,
+  type MaybePromise,
+  type Miss,
+} from '../backend.js';
 import type { MemoryBackend } from '../memory.js';
+import { assertPositiveSeconds, assertSeconds, effectiveTtl } from '../ttl.js';
 import { FillGuard } from './fill-guard.js';
 
 /** Options of {@link TieredBackend}: a memory tier in front of a shared one, and a bus between processes. */
@@ -71,11 +80,16 @@ export class TieredBackend implements CacheBackend {
   readonly deleteIfEquals?: (key: string, expected: string) => Promise<boolean>;
   private readonly withTtl: LookupWithTtl | undefined;
   private readonly fills = new FillGuard();
+  private context: BackendContext | undefined;
 
   constructor(options: TieredBackendOptions) {
     const { l1, l2, bus, l1Ttl = DEFAULT_L1_TTL } = options ?? ({} as Partial<TieredBackendOptions>);
-    if (l1?.synchronous !== true || typeof l1.lookup !== 'function') {
-      throw new CacheArgumentError('TieredBackend: `l1` must be an in-process backend, e.g. new MemoryBackend({ maxEntries: 10_000 })');
+    // Structural, not instanceof, so that a MemoryBackend from a second copy of the package passes.
+    if (l1?.synchronous !== true || typeof l1.lookup !== 'function' || typeof l1.peekWithTtl !== 'function') {
+      throw new CacheArgumentError(
+        'TieredBackend: `l1` must be a MemoryBackend (the tier reads its copies back with their remaining ttl), ' +
+          'e.g. new MemoryBackend({ maxEntries: 10_000 })',
+      );
     }
     if (typeof l2?.lookup !== 'function' || typeof l2.set !== 'function') {
       throw new CacheArgumentError('TieredBackend: `l2` must be a shared CacheBackend, e.g. new RedisBackend({ url })');
@@ -83,9 +97,7 @@ export class TieredBackend implements CacheBackend {
     if (bus !== undefined && (typeof bus?.listen !== 'function' || typeof bus.publish !== 'function')) {
       throw new CacheArgumentError('TieredBackend: `bus` must be a CacheBus, e.g. new RedisBus({ url })');
     }
-    if (typeof l1Ttl !== 'number' || !Number.isFinite(l1Ttl) || l1Ttl <= 0) {
-      throw new CacheArgumentError(`TieredBackend: \`l1Ttl\` must be a finite number of seconds > 0, got ${String(l1Ttl)}`);
-    }
+    assertPositiveSeconds(l1Ttl, 'TieredBackend: `l1Ttl`');
     this.l1 = l1;
     this.l2 = l2;
     this.bus = bus;
@@ -103,6 +115,13 @@ export class TieredBackend implements CacheBackend {
       // Messages sent while the bus was away are lost: any copy may be out of date.
       connected: () => this.dropOnNotice(EVERYTHING),
     });
+  }
+
+  /** Takes the module's context (see CacheBackend.attach) and hands it to both tiers. */
+  attach(context: BackendContext): void {
+    this.context = context;
+    this.l1.attach(context);
+    this.l2.attach?.(context);
   }
 
   lookup(key: string): Promise<unknown> {
@@ -183,7 +202,7 @@ export class TieredBackend implements CacheBackend {
   private ttlOf(ttl: number | undefined): number {
     if (ttl !== undefined) assertSeconds(ttl, 'TieredBackend: ttl');
     const l2Default = (this.l2 as { defaultTtl?: unknown }).defaultTtl;
-    return effectiveTtl(ttl, typeof l2Default === 'number' ? l2Default : undefined);
+    return effectiveTtl(ttl, typeof l2Default === 'number' ? l2Default : undefined, this.context);
   }
 
   /**
