@@ -92,6 +92,11 @@ export interface CacheBackend {
   attach?(context: BackendContext): void;
 }
 
+/** What `get` answers for what `lookup` found: the value, or `undefined` for {@link MISS}. */
+export function valueOf(found: unknown): unknown {
+  return found === MISS ? undefined : found;
+}
+
 /** What {@link CacheBackend.lookupWithTtl} answers for a key that is present. */
 export interface EntryWithTtl {
   /** The stored value, deserialized. */

@@ -2,6 +2,7 @@ import { CacheArgumentError, CacheBackendError } from '../errors.js';
 import {
   entriesOf,
   MISS,
+  valueOf,
   type BackendContext,
   type CacheBackend,
   type CacheEntries,
@@ -35,7 +36,7 @@ function forgetClockReading(): void {
 
 /**
  * Milliseconds since the epoch, read from the system at most once a millisecond, as lru-cache
- * does: a clock read costs about a tenth of a memory hit. A real (unref'd) timer forgets the
+ * does: a clock read is a large part of a memory hit (docs/benchmarks.md). A real (unref'd) timer forgets the
  * reading after 1 ms, so while the event loop is blocked an entry may outlive its TTL by the
  * blocked time. When `Date.now` has been replaced (fake timers), it is read on every call, so
  * tests control time exactly.
@@ -143,8 +144,7 @@ export class MemoryBackend implements CacheBackend {
   }
 
   get(key: string): unknown {
-    const value = this.lookup(key);
-    return value === MISS ? undefined : value;
+    return valueOf(this.lookup(key));
   }
 
   has(key: string): boolean {

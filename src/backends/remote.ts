@@ -1,9 +1,9 @@
-import { CacheArgumentError, CacheBackendError, CacheError, CacheSerializationError } from '../errors.js';
+import { CacheArgumentError, CacheBackendError, CacheError, CacheSerializationError, messageOf } from '../errors.js';
 import { operationChannel, traced, type ServerAddress } from '../module/channels.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
 import { ValueCodec, type ValueCodecOptions } from '../serialization/value-codec.js';
-import { MISS, type BackendContext, type CacheBackend, type CacheEntries } from './backend.js';
+import { MISS, valueOf, type BackendContext, type CacheBackend, type CacheEntries } from './backend.js';
 import { Deadlines } from './deadlines.js';
 import { assertPositiveSeconds, assertSeconds, effectiveTtl, isSeconds, secondsError } from './ttl.js';
 
@@ -68,10 +68,6 @@ export function withDeadline<T>(work: Promise<T>, ms: number, timedOut: () => Er
 /** The operation and its key for an error message; built only when something failed. */
 function describe(operation: string, key: string | undefined): string {
   return key === undefined ? operation : `${operation} ${JSON.stringify(key)}`;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -151,8 +147,7 @@ export abstract class RemoteBackend implements CacheBackend {
 
   /** {@inheritDoc CacheBackend.get} */
   async get(key: string): Promise<unknown> {
-    const value = await this.lookup(key);
-    return value === MISS ? undefined : value;
+    return valueOf(await this.lookup(key));
   }
 
   /** {@inheritDoc CacheBackend.decrement} */

@@ -71,7 +71,7 @@ export class Topic {
 /**
  * The listeners of every event, one {@link Topic} per event in a property of its own. The call
  * path names the topic (`events.miss`) rather than looking it up by the event's name: loads
- * keyed by the name were megamorphic, and bench/'s memory miss is 2% faster without them.
+ * keyed by the name were megamorphic (the memory miss of docs/benchmarks.md pays for them).
  */
 export class CacheEvents {
   readonly hit = new Topic('hit');

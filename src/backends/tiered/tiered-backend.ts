@@ -4,6 +4,7 @@ import { busChannel, l1DroppedChannel } from '../../module/channels.js';
 import {
   entriesOf,
   MISS,
+  valueOf,
   type BackendContext,
   type CacheBackend,
   type CacheEntries,
@@ -131,8 +132,7 @@ export class TieredBackend implements CacheBackend {
   }
 
   async get(key: string): Promise<unknown> {
-    const value = await this.lookup(key);
-    return value === MISS ? undefined : value;
+    return valueOf(await this.lookup(key));
   }
 
   async has(key: string): Promise<boolean> {
@@ -147,7 +147,7 @@ export class TieredBackend implements CacheBackend {
       let next = 0;
       for (let index = 0; index < values.length; index++) if (values[index] === MISS) values[index] = found[next++];
     }
-    return values.map((value) => (value === MISS ? undefined : value));
+    return values.map(valueOf);
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<void> {
