@@ -54,7 +54,11 @@ export default tseslint.config(
 
   // The layers, lowest first: errors <- keys, serialization <- backends, bus <- module state
   // (config, state, events, stats) <- runtime <- decorators, cached() <- CacheModule <- index, testing.
-  layer(['src/errors.ts'], ['keys', 'serialization', 'backends', 'bus', ...ABOVE_BACKENDS], 'errors.ts is the lowest layer: it imports nothing of hoard.'),
+  layer(
+    ['src/errors.ts'],
+    ['keys', 'serialization', 'backends', 'bus', ...ABOVE_BACKENDS],
+    'errors.ts is the lowest layer: it imports nothing of hoard.',
+  ),
   layer(
     ['src/keys/**', 'src/serialization/**'],
     ['backends', 'bus', ...ABOVE_BACKENDS],
@@ -79,5 +83,9 @@ export default tseslint.config(
     // Known upward import, left for the call-path split (issue 19): cached() reuses the decorator adapter's wrap.
     ['src/runtime/cached-function.ts'],
   ),
-  layer(['src/decorators/**'], ['testing', 'index', 'module/cache-module'], 'Decorators sit below the CacheModule facade: see docs/architecture.md.'),
+  layer(
+    ['src/decorators/**'],
+    ['testing', 'index', 'module/cache-module'],
+    'Decorators sit below the CacheModule facade: see docs/architecture.md.',
+  ),
 );

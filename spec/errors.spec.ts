@@ -34,7 +34,12 @@ describe('errors', () => {
       CacheSerializationError: new CacheSerializationError('cyclic'),
       CacheIntegrityError: new CacheIntegrityError('tampered', 'tampered', 'k'),
     };
-    expect(exportedErrors.map(([name]) => name).filter((name) => name !== 'CacheError').sort()).to.deep.equal(Object.keys(made).sort());
+    expect(
+      exportedErrors
+        .map(([name]) => name)
+        .filter((name) => name !== 'CacheError')
+        .sort(),
+    ).to.deep.equal(Object.keys(made).sort());
     const codes = Object.values(made).map((error) => error.code);
     expect(new Set(codes).size).to.equal(codes.length);
     expect([...codes].sort()).to.deep.equal(Object.values(CacheErrorCode).sort());
@@ -93,6 +98,8 @@ describe('errors', () => {
   it('reports a counter over a value that is not a number as a failed backend operation', () => {
     const cache = new MemoryBackend();
     cache.set('s', 'text');
-    expect(() => cache.increment('s')).to.throw(CacheBackendError, /not a number/).with.property('operation', 'increment');
+    expect(() => cache.increment('s'))
+      .to.throw(CacheBackendError, /not a number/)
+      .with.property('operation', 'increment');
   });
 });

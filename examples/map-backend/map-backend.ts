@@ -2,7 +2,15 @@
  * A backend written from hoard's documented extension API alone (docs/backends.md, "Writing a
  * backend"): a Map with TTLs. `conformance.test.ts` beside it runs hoard's conformance suite on it.
  */
-import { CacheArgumentError, CacheBackendError, DEFAULT_TTL, MISS, type BackendContext, type CacheBackend, type CacheEntries } from 'hoard';
+import {
+  CacheArgumentError,
+  CacheBackendError,
+  DEFAULT_TTL,
+  MISS,
+  type BackendContext,
+  type CacheBackend,
+  type CacheEntries,
+} from 'hoard';
 
 interface Entry {
   value: unknown;
@@ -75,7 +83,8 @@ export class MapBackend implements CacheBackend {
       this.set(key, delta);
       return delta;
     }
-    if (typeof entry.value !== 'number') throw new CacheBackendError(`MapBackend: ${JSON.stringify(key)} holds no number`, 'increment', key);
+    if (typeof entry.value !== 'number')
+      throw new CacheBackendError(`MapBackend: ${JSON.stringify(key)} holds no number`, 'increment', key);
     // An existing counter keeps its expiry.
     return (entry.value += delta);
   }

@@ -30,6 +30,10 @@ export function assertPositiveSeconds(value: unknown, what: string): asserts val
  * The TTL to store with: the call's, else the backend's own `defaultTtl`, else the module's (handed
  * to the backend by `CacheModule.register`, see {@link BackendContext}), else {@link DEFAULT_TTL}.
  */
-export function effectiveTtl(ttl: number | undefined, backendDefault: number | undefined, context: BackendContext | undefined): number {
+export function effectiveTtl(
+  ttl: number | undefined,
+  backendDefault: number | undefined,
+  context: BackendContext | undefined,
+): number {
   return ttl ?? backendDefault ?? context?.defaultTtl ?? DEFAULT_TTL;
 }

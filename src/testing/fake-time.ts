@@ -1,7 +1,21 @@
+/** What fakeCacheTime asks the library to fake: only `Date`, from `now` (ms since the epoch). */
+export interface FakeTimerConfig {
+  /** Milliseconds since the epoch the fake clock starts at. */
+  now: number;
+  /** Always `['Date']`. */
+  toFake: 'Date'[];
+}
+
 /** The part of sinon (`sinon`) or `@sinonjs/fake-timers` (`FakeTimers.withGlobal(globalThis)`) that fakeCacheTime uses. */
 export type FakeTimerLibrary =
-  | { useFakeTimers(config: { now: number; toFake: string[] }): FakeClock }
-  | { install(config: { now: number; toFake: string[] }): FakeClock };
+  | {
+      /** sinon's way in. */
+      useFakeTimers(config: FakeTimerConfig): FakeClock;
+    }
+  | {
+      /** @sinonjs/fake-timers' way in. */
+      install(config: FakeTimerConfig): FakeClock;
+    };
 
 /** A fake clock as sinon and @sinonjs/fake-timers return it. */
 export interface FakeClock {
@@ -39,7 +53,7 @@ export interface CacheTime {
  * It does not move a Redis or memcached server's clock: test TTL logic on a `MemoryBackend`.
  */
 export function fakeCacheTime(library: FakeTimerLibrary, options: { now?: number } = {}): CacheTime {
-  const config = { now: options.now ?? Date.now(), toFake: ['Date'] };
+  const config: FakeTimerConfig = { now: options.now ?? Date.now(), toFake: ['Date'] };
   const clock = 'useFakeTimers' in library ? library.useFakeTimers(config) : library.install(config);
   return {
     clock,

@@ -6,4 +6,4 @@ export {
   type TestFunctions,
 } from './conformance.js';
 export { RecordingBackend, type RecordedCall } from './recording-backend.js';
-export { fakeCacheTime, type CacheTime, type FakeClock, type FakeTimerLibrary } from './fake-time.js';
+export { fakeCacheTime, type CacheTime, type FakeClock, type FakeTimerConfig, type FakeTimerLibrary } from './fake-time.js';
