@@ -30,7 +30,7 @@ export { MemcachedBackend, type MemcachedBackendOptions } from './backends/memca
 export { TieredBackend, type TieredBackendOptions } from './backends/tiered/tiered-backend.js';
 export { RedisBus, type RedisBusOptions } from './bus/redis-bus.js';
 export type { CacheBus, BusListener, Invalidation } from './bus/bus.js';
-export type { RemoteBackendOptions } from './backends/remote.js';
+export type { RemoteBackend, RemoteBackendOptions } from './backends/remote.js';
 export { defaultSerializer } from './serialization/default-serializer.js';
 export type { Serializer } from './serialization/serializer.js';
 export type { CompressionAlgorithm, CompressionOptions } from './serialization/compression.js';
