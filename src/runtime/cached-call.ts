@@ -143,7 +143,7 @@ export class CachedCall extends CallSite {
         this.storeWhenSettled(registration, self, args, key, singleValue(result as ObservableLike, this.label), start),
       );
     }
-    this.store(self, args, key, result, this.clock() - start);
+    void this.store(self, args, key, result, this.clock() - start);
     return result;
   }
 
