@@ -1,20 +1,70 @@
-/** Base class of every error hoard throws, so callers can tell them from their own. */
-export class CacheError extends Error {
+/**
+ * Every error hoard throws, and the one rule for which kind is which.
+ *
+ * - **A `TypeError`** (a {@link CacheArgumentError}, code `HOARD_ARGUMENT`) is thrown by the call
+ *   you made, at once, about a value you passed to it: a constructor's options, `configure`,
+ *   applying a decorator, `cached()`, a backend method's `ttl` or `delta`. Fix the call site.
+ * - **A {@link CacheError}** is found while the cache works: a setup that cannot serve this call
+ *   (`CacheConfigError`: the backend is not registered, a synchronous method over an asynchronous
+ *   backend, a `key` function that returned no string), an argument with no stable key
+ *   (`CacheKeyError`), a backend operation that failed (`CacheBackendError`), a value that cannot be
+ *   stored or read back (`CacheSerializationError`, `CacheValueTooLargeError`, `CacheIntegrityError`).
+ *
+ * Every one of them carries a stable `code` from {@link CacheErrorCode}: branch on codes, not on
+ * messages, which may be reworded. Errors of other libraries (ioredis, a socket) reach you only as
+ * the `cause` of a `CacheBackendError`.
+ */
+export const CacheErrorCode = Object.freeze({
+  /** {@link CacheArgumentError}: a `TypeError` about a value passed to the call. */
+  ARGUMENT: 'HOARD_ARGUMENT',
+  /** {@link CacheConfigError}. */
+  CONFIG: 'HOARD_CONFIG',
+  /** {@link CacheKeyError}. */
+  KEY: 'HOARD_KEY',
+  /** {@link CacheBackendError}. */
+  BACKEND: 'HOARD_BACKEND',
+  /** {@link CacheValueTooLargeError}. */
+  VALUE_TOO_LARGE: 'HOARD_VALUE_TOO_LARGE',
+  /** {@link CacheSerializationError}. */
+  SERIALIZATION: 'HOARD_SERIALIZATION',
+  /** {@link CacheIntegrityError}. */
+  INTEGRITY: 'HOARD_INTEGRITY',
+} as const);
+
+/** One of the {@link CacheErrorCode} values: `'HOARD_CONFIG'`, `'HOARD_KEY'`, … */
+export type CacheErrorCode = (typeof CacheErrorCode)[keyof typeof CacheErrorCode];
+
+/**
+ * A value passed to a hoard call that it cannot accept. A `TypeError` (its `name` too), as the
+ * built-in APIs throw, with a `code` so that it can be told from a `TypeError` of your own.
+ */
+export class CacheArgumentError extends TypeError {
+  /** Always `HOARD_ARGUMENT`: see {@link CacheErrorCode}. */
+  readonly code: CacheErrorCode = CacheErrorCode.ARGUMENT;
+}
+
+/** Base class of the errors hoard finds while the cache works (see the rule above), so callers can tell them from their own. */
+export abstract class CacheError extends Error {
   /** The class name, also on the subclasses, so logs and `error.name` checks can tell them apart. */
   override name = 'CacheError';
+  /** Stable across releases: see {@link CacheErrorCode}. */
+  abstract readonly code: CacheErrorCode;
 }
 
 /**
- * A setup mistake: a backend that is not registered, a synchronous method over a remote
- * backend, an option that cannot work. Thrown (or rejected, for async methods) on call.
+ * A setup that cannot serve this call: a backend that is not registered, a synchronous method
+ * over a remote backend, a `key` function that returned no string, `invalidate` of a method that
+ * is not cached. Thrown (or rejected, for async methods) on call, not when the class is defined.
  */
 export class CacheConfigError extends CacheError {
   override name = 'CacheConfigError';
+  readonly code: CacheErrorCode = CacheErrorCode.CONFIG;
 }
 
 /** An argument that has no stable encoding, so no safe cache key can be built from it. */
 export class CacheKeyError extends CacheError {
   override name = 'CacheKeyError';
+  readonly code: CacheErrorCode = CacheErrorCode.KEY;
 
   constructor(
     /** `Class.method` (or the `name` given to `cached(fn)`). */
@@ -33,6 +83,7 @@ export class CacheKeyError extends CacheError {
 /** A backend operation that failed or did not answer within the backend's `timeout`. */
 export class CacheBackendError extends CacheError {
   override name = 'CacheBackendError';
+  readonly code: CacheErrorCode = CacheErrorCode.BACKEND;
 
   constructor(
     message: string,
@@ -49,11 +100,18 @@ export class CacheBackendError extends CacheError {
 /** A value larger than the server accepts (Memcached's item size limit); it is not stored. */
 export class CacheValueTooLargeError extends CacheBackendError {
   override name = 'CacheValueTooLargeError';
+  override readonly code: CacheErrorCode = CacheErrorCode.VALUE_TOO_LARGE;
 }
 
-/** A value the serializer cannot encode (a function, a symbol, a circular structure...). */
+/** A value the serializer cannot encode (a function, a symbol, a circular structure...), or a stored entry it cannot decode. */
 export class CacheSerializationError extends CacheError {
   override name = 'CacheSerializationError';
+  readonly code: CacheErrorCode = CacheErrorCode.SERIALIZATION;
+}
+
+/** The message of anything thrown, for an error that wraps it. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -80,7 +138,7 @@ export type CacheIntegrityReason =
 export class CacheIntegrityError extends CacheSerializationError {
   override name = 'CacheIntegrityError';
   /** Stable across releases: branch on it (and on {@link reason}), not on the message. */
-  readonly code = 'HOARD_INTEGRITY';
+  override readonly code: CacheErrorCode = CacheErrorCode.INTEGRITY;
 
   constructor(
     message: string,

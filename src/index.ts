@@ -13,7 +13,10 @@ export type { CacheModuleOptions } from './module/config.js';
 export type { CacheEvent, CacheEventName, CacheListener } from './module/events.js';
 export type { CacheStats, Counts } from './module/stats.js';
 export {
+  DEFAULT_TTL,
   MISS,
+  type BackendContext,
+  type Miss,
   type CacheBackend,
   type CacheEntries,
   type EntryWithTtl,
@@ -29,12 +32,14 @@ export { MemcachedBackend, type MemcachedBackendOptions } from './backends/memca
 export { TieredBackend, type TieredBackendOptions } from './backends/tiered/tiered-backend.js';
 export { RedisBus, type RedisBusOptions } from './bus/redis-bus.js';
 export type { CacheBus, BusListener, Invalidation } from './bus/bus.js';
-export { RemoteBackend, withDeadline, type RemoteBackendOptions } from './backends/remote.js';
+export type { RemoteBackend, RemoteBackendOptions } from './backends/remote.js';
 export { defaultSerializer } from './serialization/default-serializer.js';
 export type { Serializer } from './serialization/serializer.js';
 export type { CompressionAlgorithm, CompressionOptions } from './serialization/compression.js';
 export type { CacheKeysOptions, CacheSecret } from './serialization/key-ring.js';
 export {
+  CacheErrorCode,
+  CacheArgumentError,
   CacheError,
   CacheConfigError,
   CacheKeyError,

@@ -36,5 +36,5 @@ const stop = async () => {
   clearInterval(traffic);
   await meterProvider.shutdown(); // also stops the exporter's HTTP server
 };
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+process.once('SIGTERM', () => void stop());
+process.once('SIGINT', () => void stop());

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import sinon from 'sinon';
-import { MemoryBackend } from 'hoard';
+import { CacheBackendError, MemoryBackend } from 'hoard';
 
 describe('MemoryBackend: LRU, size and TTL policy', () => {
   afterEach(() => sinon.restore());
@@ -66,7 +66,7 @@ describe('MemoryBackend: LRU, size and TTL policy', () => {
     expect(() => {
       cache.set('s', 'text');
       cache.increment('s');
-    }).to.throw(TypeError, /not a number/);
+    }).to.throw(CacheBackendError, /not a number/);
   });
 
   it('rejects invalid options and TTLs with a TypeError', () => {

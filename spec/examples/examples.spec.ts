@@ -76,6 +76,19 @@ describe('examples', function () {
     await redis?.stop();
   });
 
+  it('map-backend: a backend written from the documented API passes the conformance suite under node:test', async () => {
+    // A child `node --test`, so the suite runs under node:test's own describe/it, not mocha's.
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--test', '--test-reporter=tap', built('map-backend/conformance.test.js')],
+      { cwd: root, timeout: 60_000 },
+    );
+    expect(stdout).to.match(/^# fail 0$/m);
+    const passed = Number(/^# pass (\d+)$/m.exec(stdout)?.[1]);
+    expect(passed).to.be.greaterThan(40);
+    expect(stdout).to.match(/^\s*ok \d+ - uses the module's defaultTtl, handed down by register/m);
+  });
+
   it('quick-start: the second call is a hit', async () => {
     const output = await runExample('quick-start.js');
     expect(output).to.match(/second call \(cache hit\) +\d+/);

@@ -9,15 +9,32 @@ export type CacheEntries = Iterable<readonly [string, unknown]> | Readonly<Recor
  * `undefined` (a legitimate method result) is told apart from a miss.
  */
 export const MISS: unique symbol = Symbol.for('hoard.miss');
+/** The type of {@link MISS}, as {@link CacheBackend.lookupWithTtl} and `lookup` of a typed backend answer it. */
 export type Miss = typeof MISS;
+
+/** Seconds an entry lives when nothing says otherwise: the module's `defaultTtl` until `configure` changes it. */
+export const DEFAULT_TTL = 300;
+
+/**
+ * What a backend learns from the module that registers it, through {@link CacheBackend.attach}.
+ * It is all a backend may rely on from above: a backend never imports the module.
+ */
+export interface BackendContext {
+  /**
+   * Seconds an entry lives when neither the call nor the backend's own `defaultTtl` option says:
+   * the module's `defaultTtl`, read live (it follows `CacheModule.configure`). `0` = never expires.
+   */
+  readonly defaultTtl: number;
+}
 
 /**
  * The contract every backend fulfils: the classic `BaseCache` shape, usable directly.
  *
  * Keys are hoard keys (a backend applies its own `prefix` beneath them). TTLs are seconds,
- * fractions allowed; `0` means never expires; omitted means the backend's `defaultTtl`,
- * else the module's. Remote backends reject with a `CacheBackendError` when the server fails
- * or does not answer within their `timeout`; the decorators turn that into fail-open.
+ * fractions allowed; `0` means never expires; omitted means the backend's `defaultTtl`, else the
+ * module's ({@link BackendContext}), else {@link DEFAULT_TTL}. Remote backends reject with a
+ * `CacheBackendError` when the server fails or does not answer within their `timeout`; the
+ * decorators turn that into fail-open.
  */
 export interface CacheBackend {
   /**
@@ -73,6 +90,18 @@ export interface CacheBackend {
    * function that detaches the listener.
    */
   onFault?(listener: FaultListener): () => void;
+  /**
+   * Optional: called by `CacheModule.register` (again on each registration) with what the backend
+   * may rely on from the module, chiefly the module's `defaultTtl` for a `set` without a ttl. A
+   * backend that wraps others passes the context on to them. A backend used without being
+   * registered is never attached and falls back to {@link DEFAULT_TTL}.
+   */
+  attach?(context: BackendContext): void;
+}
+
+/** What `get` answers for what `lookup` found: the value, or `undefined` for {@link MISS}. */
+export function valueOf(found: unknown): unknown {
+  return found === MISS ? undefined : found;
 }
 
 /** Told of a fault that belongs to no call: the error names the cause, `operation` what failed (`connect`, `subscribe`). */

@@ -1,5 +1,15 @@
-import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
-import { entriesOf, MISS, type CacheBackend, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
+import { CacheArgumentError, CacheBackendError } from '../errors.js';
+import {
+  entriesOf,
+  MISS,
+  valueOf,
+  type BackendContext,
+  type CacheBackend,
+  type CacheEntries,
+  type EntryWithTtl,
+  type Miss,
+} from './backend.js';
+import { assertSeconds, effectiveTtl, isSeconds, secondsError } from './ttl.js';
 
 /** Options of `new MemoryBackend(options)` (all optional). */
 export interface MemoryBackendOptions {
@@ -26,7 +36,7 @@ function forgetClockReading(): void {
 
 /**
  * Milliseconds since the epoch, read from the system at most once a millisecond, as lru-cache
- * does: a clock read costs about a tenth of a memory hit. A real (unref'd) timer forgets the
+ * does: a clock read is a large part of a memory hit (docs/benchmarks.md). A real (unref'd) timer forgets the
  * reading after 1 ms, so while the event loop is blocked an entry may outlive its TTL by the
  * blocked time. When `Date.now` has been replaced (fake timers), it is read on every call, so
  * tests control time exactly.
@@ -60,6 +70,7 @@ export class MemoryBackend implements CacheBackend {
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private readonly defaultTtl: number | undefined;
+  private context: BackendContext | undefined;
 
   private readonly slots = new Map<string, number>();
   private keys: (string | undefined)[] = [];
@@ -83,15 +94,20 @@ export class MemoryBackend implements CacheBackend {
   constructor(options: MemoryBackendOptions = {}) {
     const { maxEntries = 10_000, maxBytes = Infinity, defaultTtl } = options;
     if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-      throw new TypeError(`MemoryBackend: \`maxEntries\` must be a whole number ≥ 1, got ${String(maxEntries)}`);
+      throw new CacheArgumentError(`MemoryBackend: \`maxEntries\` must be a whole number ≥ 1, got ${String(maxEntries)}`);
     }
     if (typeof maxBytes !== 'number' || !(maxBytes > 0)) {
-      throw new TypeError(`MemoryBackend: \`maxBytes\` must be a number of bytes > 0, got ${String(maxBytes)}`);
+      throw new CacheArgumentError(`MemoryBackend: \`maxBytes\` must be a number of bytes > 0, got ${String(maxBytes)}`);
     }
     if (defaultTtl !== undefined) assertSeconds(defaultTtl, 'MemoryBackend: `defaultTtl`');
     this.maxEntries = maxEntries;
     this.maxBytes = maxBytes;
     this.defaultTtl = defaultTtl;
+  }
+
+  /** {@inheritDoc CacheBackend.attach} */
+  attach(context: BackendContext): void {
+    this.context = context;
   }
 
   /** How many entries are held (expired ones included until they are touched or evicted). */
@@ -128,8 +144,7 @@ export class MemoryBackend implements CacheBackend {
   }
 
   get(key: string): unknown {
-    const value = this.lookup(key);
-    return value === MISS ? undefined : value;
+    return valueOf(this.lookup(key));
   }
 
   has(key: string): boolean {
@@ -137,7 +152,7 @@ export class MemoryBackend implements CacheBackend {
   }
 
   set(key: string, value: unknown, ttl?: number): void {
-    const seconds = effectiveTtl(ttl, this.defaultTtl);
+    const seconds = effectiveTtl(ttl, this.defaultTtl, this.context);
     if (!isSeconds(seconds)) throw secondsError(seconds, `MemoryBackend.set('${key}'): ttl`);
     const expiry = seconds === 0 ? 0 : now() + seconds * 1000;
     const size = this.maxBytes === Infinity ? 0 : estimateBytes(value);
@@ -223,7 +238,7 @@ export class MemoryBackend implements CacheBackend {
     }
     const current = this.values[slot];
     if (typeof current !== 'number') {
-      throw new TypeError(`MemoryBackend.increment('${key}'): the entry holds a ${typeof current}, not a number`);
+      throw new CacheBackendError(`MemoryBackend: increment ${JSON.stringify(key)} failed: the entry holds a ${typeof current}, not a number`, 'increment', key);
     }
     this.touch(slot);
     return (this.values[slot] = current + delta);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { CacheConfigError } from '../errors.js';
+import { CacheArgumentError, CacheConfigError } from '../errors.js';
 import type { ServerAddress } from '../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 import { FailoverGuard } from './failover-guard.js';
@@ -116,10 +116,10 @@ export class RedisBackend extends RemoteBackend {
     if (typeof keyBytes(this.prefix) !== 'string') {
       // A lone surrogate in the prefix could pair with one at the start of a key, and then
       // `clear()` could not find that key under the prefix's bytes.
-      throw new TypeError('RedisBackend: prefix must be well-formed Unicode (it holds a lone surrogate)');
+      throw new CacheArgumentError('RedisBackend: prefix must be well-formed Unicode (it holds a lone surrogate)');
     }
     if ('keyPrefix' in ioredisOptions || client?.options.keyPrefix) {
-      throw new TypeError("RedisBackend: use the backend's `prefix` option instead of ioredis' `keyPrefix`");
+      throw new CacheArgumentError("RedisBackend: use the backend's `prefix` option instead of ioredis' `keyPrefix`");
     }
     if (client) {
       this.client = ioredisClient(client);

@@ -1,12 +1,12 @@
-import { CacheBackendError, CacheError, CacheSerializationError } from '../errors.js';
+import { CacheArgumentError, CacheBackendError, CacheError, CacheSerializationError, messageOf } from '../errors.js';
 import { operationChannel, traced, type ServerAddress } from '../module/channels.js';
-import { assertSeconds, effectiveTtl, isSeconds, secondsError } from '../module/config.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
 import { ValueCodec, type ValueCodecOptions } from '../serialization/value-codec.js';
-import { MISS, type CacheBackend, type CacheEntries, type FaultListener } from './backend.js';
+import { MISS, valueOf, type BackendContext, type CacheBackend, type CacheEntries, type FaultListener } from './backend.js';
 import { Deadlines } from './deadlines.js';
 import { Faults } from './faults.js';
+import { assertPositiveSeconds, assertSeconds, effectiveTtl, isSeconds, secondsError } from './ttl.js';
 
 /** Options every remote backend (Redis, Memcached) takes. */
 export interface RemoteBackendOptions {
@@ -71,10 +71,6 @@ function describe(operation: string, key: string | undefined): string {
   return key === undefined ? operation : `${operation} ${JSON.stringify(key)}`;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * What remote backends share: the options above, prefixing, TTL resolution, serialization and
  * turning every failure into a `CacheBackendError` that names the operation and key. Subclasses
@@ -92,15 +88,16 @@ export abstract class RemoteBackend implements CacheBackend {
   /** Compression, signatures and encryption around the serializer's bytes. */
   protected readonly codec: ValueCodec;
   /**
-   * Set by a subclass whose client already fails every request after `timeout` (ioredis'
-   * `commandTimeout` ≤ `timeout` on a client the application configured), so that `attempt`
-   * does not bound requests a second time.
+   * Set by a subclass whose own client already fails every request within `timeout` (RedisBackend
+   * making its client with ioredis' `commandTimeout` ≤ `timeout` among its options; never for a
+   * ready-made client), so that `attempt` does not bound requests a second time.
    */
   protected clientBoundsRequests = false;
   private readonly deadlines: Deadlines;
   /** Why the server refuses the connection (see {@link refused}); undefined while it does not. */
   private refusal: Error | undefined;
   private readonly faults = new Faults();
+  private context: BackendContext | undefined;
 
   /** `label` names the backend class in error messages. */
   protected constructor(
@@ -108,13 +105,11 @@ export abstract class RemoteBackend implements CacheBackend {
     options: RemoteBackendOptions,
   ) {
     const { prefix = '', serializer = defaultSerializer, timeout = DEFAULT_TIMEOUT, defaultTtl } = options;
-    if (typeof prefix !== 'string') throw new TypeError(`${label}: prefix must be a string, got ${typeof prefix}`);
+    if (typeof prefix !== 'string') throw new CacheArgumentError(`${label}: prefix must be a string, got ${typeof prefix}`);
     if (typeof serializer?.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
-      throw new TypeError(`${label}: serializer must have serialize(value) and deserialize(data) methods`);
+      throw new CacheArgumentError(`${label}: serializer must have serialize(value) and deserialize(data) methods`);
     }
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new TypeError(`${label}: timeout must be a finite number of seconds > 0, got ${String(timeout)}`);
-    }
+    assertPositiveSeconds(timeout, `${label}: timeout`);
     if (defaultTtl !== undefined) assertSeconds(defaultTtl, `${label}: defaultTtl`);
     this.prefix = prefix;
     this.serializer = serializer;
@@ -149,10 +144,14 @@ export abstract class RemoteBackend implements CacheBackend {
   /** {@inheritDoc CacheBackend.close} */
   abstract close(): Promise<void>;
 
+  /** {@inheritDoc CacheBackend.attach} */
+  attach(context: BackendContext): void {
+    this.context = context;
+  }
+
   /** {@inheritDoc CacheBackend.get} */
   async get(key: string): Promise<unknown> {
-    const value = await this.lookup(key);
-    return value === MISS ? undefined : value;
+    return valueOf(await this.lookup(key));
   }
 
   /** {@inheritDoc CacheBackend.decrement} */
@@ -198,13 +197,13 @@ export abstract class RemoteBackend implements CacheBackend {
   /** The ttl to store with, in seconds: the caller's (validated), else the backend's, else the module's. */
   protected ttlOf(ttl: number | undefined): number {
     if (ttl !== undefined && !isSeconds(ttl)) throw secondsError(ttl, `${this.label}: ttl`);
-    return effectiveTtl(ttl, this.defaultTtl);
+    return effectiveTtl(ttl, this.defaultTtl, this.context);
   }
 
   /** Throws a TypeError unless `delta` can be added to a counter. */
   protected assertDelta(delta: number): void {
     if (typeof delta !== 'number' || !Number.isFinite(delta)) {
-      throw new TypeError(`${this.label}: increment/decrement delta must be a finite number, got ${String(delta)}`);
+      throw new CacheArgumentError(`${this.label}: increment/decrement delta must be a finite number, got ${String(delta)}`);
     }
   }
 

@@ -4,7 +4,7 @@ import type { FaultListener } from '../backends/backend.js';
 import { Faults } from '../backends/faults.js';
 import { ioredisClient, makeClient, watchRefusals, type RedisConnectionOptions } from '../backends/redis-connection.js';
 import { withDeadline } from '../backends/remote.js';
-import { CacheBackendError } from '../errors.js';
+import { CacheArgumentError, CacheBackendError } from '../errors.js';
 import type { BusListener, CacheBus, Invalidation } from './bus.js';
 
 /**
@@ -83,11 +83,11 @@ export class RedisBus implements CacheBus {
   constructor(options: RedisBusOptions = {}) {
     const { client, url, channel = DEFAULT_CHANNEL, timeout = DEFAULT_TIMEOUT, ...ioredisOptions } = options ?? {};
     if (client !== undefined && url !== undefined) {
-      throw new TypeError('RedisBus: give either `url` and ioredis options (the bus makes its connections) or `client` (a ready ioredis client), not both');
+      throw new CacheArgumentError('RedisBus: give either `url` and ioredis options (the bus makes its connections) or `client` (a ready ioredis client), not both');
     }
-    if (typeof channel !== 'string' || channel === '') throw new TypeError('RedisBus: `channel` must be a non-empty string');
+    if (typeof channel !== 'string' || channel === '') throw new CacheArgumentError('RedisBus: `channel` must be a non-empty string');
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new TypeError(`RedisBus: \`timeout\` must be a finite number of seconds > 0, got ${String(timeout)}`);
+      throw new CacheArgumentError(`RedisBus: \`timeout\` must be a finite number of seconds > 0, got ${String(timeout)}`);
     }
     this.channel = channel;
     this.timeout = timeout;
@@ -130,7 +130,7 @@ export class RedisBus implements CacheBus {
 
   listen(listener: BusListener): void {
     if (this.listener !== undefined) {
-      throw new TypeError('RedisBus: this bus already serves a TieredBackend; give each TieredBackend its own bus');
+      throw new CacheArgumentError('RedisBus: this bus already serves a TieredBackend; give each TieredBackend its own bus');
     }
     this.listener = listener;
   }

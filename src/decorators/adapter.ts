@@ -1,3 +1,4 @@
+import { CacheArgumentError } from '../errors.js';
 import { isAsyncFunction, type AnyFunction, type Callee, type CallSite } from '../runtime/call-site.js';
 import { observableClassFromType } from '../runtime/observable.js';
 
@@ -87,10 +88,11 @@ export function methodDecorator(
   function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
     if (isDecoratorContext(context)) {
       if (context.kind !== 'method') {
-        throw new TypeError(`${decorator} decorates methods, not the ${context.kind} ${String(context.name)}`);
+        throw new CacheArgumentError(`${decorator} decorates methods, not the ${context.kind} ${String(context.name)}`);
       }
       const fn = target as AnyFunction;
       const name = String(context.name);
+      // eslint-disable-next-line prefer-const -- the label closure below reads it; it is assigned once the site exists.
       let wrapper: AnyFunction;
       const site = makeSite({ fn, label: undefined, async: isAsyncFunction(fn) }, (self) =>
         `${declaringClassName(self, name, wrapper)}.${name}`,
@@ -101,7 +103,7 @@ export function methodDecorator(
     const owner = (typeof target === 'function' ? target : (target as object).constructor) as Function;
     const name = String(context);
     if (typeof descriptor?.value !== 'function') {
-      throw new TypeError(`${decorator} decorates methods; ${owner.name}.${name} is not one`);
+      throw new CacheArgumentError(`${decorator} decorates methods; ${owner.name}.${name} is not one`);
     }
     const fn = descriptor.value as AnyFunction;
     // With emitDecoratorMetadata, a method typed as returning a Promise counts as async, and one

@@ -44,7 +44,7 @@ export function encodeArguments(args: ArrayLike<unknown>, method: string, prefix
 /**
  * `text` with its characters in one piece. A string built with `+` is a rope in V8 (a cons
  * string), and a Map hashes and compares a rope by walking it on every lookup; reading one
- * character flattens it in place, once. Measured in bench/: a memory hit ~45 ns faster.
+ * character flattens it in place, once (the memory hit of docs/benchmarks.md).
  */
 function flat(text: string): string {
   text.charCodeAt(0);
@@ -57,8 +57,7 @@ const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 /**
  * `JSON.stringify(text)`, without calling into it for the usual text that needs no escape.
  * A regular expression rather than a loop over `charCodeAt`: in bench/'s miss workload perf
- * showed the loop's loads compiled to calls of V8's generic load IC (~45 ns a miss); the
- * expression has none, and scans long text twice as fast.
+ * showed the loop's loads compiled to calls of V8's generic load IC; the expression has none.
  */
 function quote(text: string): string {
   return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : '"' + text + '"';
@@ -70,7 +69,7 @@ const MAX_PROPERTY_NAMES = 1024;
 
 /**
  * `quote(key) + ':'`, kept for the next object with that property: building it allocated
- * three strings per property, and reusing it makes a memory miss ~4% faster (bench/).
+ * three strings per property on every call (the memory miss of docs/benchmarks.md).
  */
 function propertyName(key: string): string {
   let name = propertyNames.get(key);

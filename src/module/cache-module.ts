@@ -1,9 +1,10 @@
 import type { CacheBackend } from '../backends/backend.js';
+import { assertSeconds } from '../backends/ttl.js';
 import { callSiteOf } from '../decorators/adapter.js';
-import { CacheConfigError, notRegisteredError } from '../errors.js';
+import { CacheArgumentError, CacheConfigError, notRegisteredError } from '../errors.js';
 import { CachedCall } from '../runtime/cached-call.js';
 import { invalidateTag } from '../runtime/tags.js';
-import { assertSeconds, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
+import { backendContext, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
 import type { CacheEventName, CacheListener } from './events.js';
 import { DEFAULT_BACKEND, state } from './state.js';
 import type { CacheStats } from './stats.js';
@@ -11,7 +12,7 @@ import type { CacheStats } from './stats.js';
 function assertBackend(backend: unknown, name: string): asserts backend is CacheBackend {
   const candidate = backend as Partial<CacheBackend> | null;
   if (typeof candidate?.lookup !== 'function' || typeof candidate.set !== 'function') {
-    throw new TypeError(`hoard: CacheModule.register('${name}', …): expected a CacheBackend (MemoryBackend, RedisBackend, …)`);
+    throw new CacheArgumentError(`hoard: CacheModule.register('${name}', …): expected a CacheBackend (MemoryBackend, RedisBackend, …)`);
   }
 }
 
@@ -36,6 +37,7 @@ export const CacheModule = {
     const name = typeof nameOrBackend === 'string' ? nameOrBackend : DEFAULT_BACKEND;
     const chosen = typeof nameOrBackend === 'string' ? backend : nameOrBackend;
     assertBackend(chosen, name);
+    chosen.attach?.(backendContext);
     return state.register(name, chosen);
   },
 
@@ -59,14 +61,14 @@ export const CacheModule = {
   configure(options: CacheModuleOptions): void {
     if (options.defaultTtl !== undefined) assertSeconds(options.defaultTtl, 'CacheModule.configure: `defaultTtl`');
     if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') {
-      throw new TypeError('CacheModule.configure: `keyPrefix` must be a string');
+      throw new CacheArgumentError('CacheModule.configure: `keyPrefix` must be a string');
     }
     if (options.lock !== undefined && typeof options.lock !== 'boolean') {
-      throw new TypeError('CacheModule.configure: `lock` must be a boolean');
+      throw new CacheArgumentError('CacheModule.configure: `lock` must be a boolean');
     }
     const { version } = options;
     if (version !== undefined && !(typeof version === 'string' || (typeof version === 'number' && Number.isFinite(version)))) {
-      throw new TypeError('CacheModule.configure: `version` must be a string or a number');
+      throw new CacheArgumentError('CacheModule.configure: `version` must be a string or a number');
     }
     Object.assign(moduleConfig(), options);
     state.version++;
@@ -109,7 +111,7 @@ export const CacheModule = {
    */
   async invalidateTags(tags: readonly string[]): Promise<number> {
     if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
-      throw new TypeError('CacheModule.invalidateTags: expected an array of strings');
+      throw new CacheArgumentError('CacheModule.invalidateTags: expected an array of strings');
     }
     const visited = new Set<CacheBackend>();
     let deleted = 0;

@@ -1,3 +1,5 @@
+import { DEFAULT_TTL, type BackendContext } from '../backends/backend.js';
+
 /** Module-wide options, set with `CacheModule.configure`. */
 export interface CacheModuleOptions {
   /** Seconds an entry lives when neither the decorator nor the backend says; `0` = forever. Default 300. */
@@ -18,7 +20,7 @@ export interface CacheModuleOptions {
 
 export type ModuleConfig = Required<Omit<CacheModuleOptions, 'version'>> & Pick<CacheModuleOptions, 'version'>;
 
-const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: 300, keyPrefix: '', lock: false });
+const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: DEFAULT_TTL, keyPrefix: '', lock: false });
 
 const CONFIG = Symbol.for('hoard.config');
 type Holder = { [CONFIG]?: ModuleConfig };
@@ -35,25 +37,12 @@ export function resetConfig(): void {
   (globalThis as Holder)[CONFIG] = { ...DEFAULT_CONFIG };
 }
 
-/** Whether `value` is a finite number of seconds ≥ 0. */
-export function isSeconds(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
-
 /**
- * The TypeError for a `value` that is not {@link isSeconds}. Hot paths build it only for a bad
- * value: a message naming the key would otherwise be built on every write.
+ * What `CacheModule.register` hands every backend it registers. Read live, so a `configure` after
+ * `register` reaches the backend too; backends never read the module's configuration themselves.
  */
-export function secondsError(value: unknown, what: string): TypeError {
-  return new TypeError(`${what} must be a finite number of seconds ≥ 0 (0 = never expires), got ${String(value)}`);
-}
-
-/** Throws a TypeError unless `value` is a finite number of seconds ≥ 0. */
-export function assertSeconds(value: unknown, what: string): asserts value is number {
-  if (!isSeconds(value)) throw secondsError(value, what);
-}
-
-/** The TTL to store with: the call's, else the backend's `defaultTtl`, else the module's. */
-export function effectiveTtl(ttl: number | undefined, backendDefault: number | undefined): number {
-  return ttl ?? backendDefault ?? moduleConfig().defaultTtl;
-}
+export const backendContext: BackendContext = Object.freeze({
+  get defaultTtl(): number {
+    return moduleConfig().defaultTtl;
+  },
+});

@@ -1,4 +1,5 @@
 import diagnostics from 'node:diagnostics_channel';
+import { CacheArgumentError } from '../errors.js';
 
 /** What a listener receives. `key` is the hoard key, before a backend's prefix or encoding. */
 export interface CacheEvent {
@@ -73,7 +74,7 @@ export class Topic {
 /**
  * The listeners of every event, one {@link Topic} per event in a property of its own. The call
  * path names the topic (`events.miss`) rather than looking it up by the event's name: loads
- * keyed by the name were megamorphic, and bench/'s memory miss is 2% faster without them.
+ * keyed by the name were megamorphic (the memory miss of docs/benchmarks.md pays for them).
  */
 export class CacheEvents {
   readonly hit = new Topic('hit');
@@ -93,7 +94,7 @@ export class CacheEvents {
   }
 
   private topic(event: CacheEventName): Topic {
-    if (!EVENT_NAMES.includes(event)) throw new TypeError(`unknown cache event '${String(event)}' (hit, miss, set, evict or error)`);
+    if (!EVENT_NAMES.includes(event)) throw new CacheArgumentError(`unknown cache event '${String(event)}' (hit, miss, set, evict or error)`);
     return this[event];
   }
 }

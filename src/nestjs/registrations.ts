@@ -12,7 +12,7 @@ export function backendsOf(options: HoardModuleOptions): Map<string, CacheBacken
     throw new TypeError('hoard: HoardModule options need `backends`: one backend, or a record of name → backend');
   }
   const single = typeof (backends as Partial<CacheBackend>).lookup === 'function';
-  return new Map(single ? [[DEFAULT_BACKEND, backends as CacheBackend]] : Object.entries(backends));
+  return new Map<string, CacheBackend>(single ? [[DEFAULT_BACKEND, backends as CacheBackend]] : Object.entries(backends));
 }
 
 /**

@@ -143,7 +143,7 @@ export class CachedCall extends CallSite {
         this.storeWhenSettled(registration, self, args, key, singleValue(result as ObservableLike, this.label), start),
       );
     }
-    this.store(self, args, key, result, this.clock() - start);
+    void this.store(self, args, key, result, this.clock() - start);
     return result;
   }
 
@@ -161,7 +161,7 @@ export class CachedCall extends CallSite {
     const settled = Promise.resolve(result).then(
       (value) => {
         inflight.delete(key);
-        this.store(self, args, key, value, this.clock() - start);
+        void this.store(self, args, key, value, this.clock() - start);
         return value;
       },
       (error) => {
@@ -330,7 +330,7 @@ export class CachedCall extends CallSite {
     registration: Registration,
     ttl: number | undefined,
   ): void | Promise<void> {
-    super.stored(self, args, key, registration, ttl);
+    void super.stored(self, args, key, registration, ttl);
     const option = this.options.tags;
     if (option === undefined) return;
     const report = (error: unknown): void => this.report(registration, key, 'tag', error);
@@ -373,7 +373,7 @@ export class CachedCall extends CallSite {
       this.generationCheckAt = now + GENERATION_RECHECK_MS;
       const read = this.readGeneration(registration);
       this.generationRead = read;
-      read.then(() => {
+      void read.then(() => {
         this.generationRead = undefined;
       });
     }

@@ -1,4 +1,5 @@
 import { wrap } from '../decorators/adapter.js';
+import { CacheArgumentError } from '../errors.js';
 import { isAsyncFunction } from './call-site.js';
 import { CachedCall } from './cached-call.js';
 import { validateOptions, type CachedFunctionOptions } from './options.js';
@@ -15,9 +16,9 @@ import { validateOptions, type CachedFunctionOptions } from './options.js';
  * @typeParam F - the function's own type, kept: the memoized function is called the same way.
  */
 export function cached<F extends (...args: any[]) => any>(fn: F, options: CachedFunctionOptions): F {
-  if (typeof fn !== 'function') throw new TypeError(`cached: expected a function, got ${typeof fn}`);
+  if (typeof fn !== 'function') throw new CacheArgumentError(`cached: expected a function, got ${typeof fn}`);
   if (typeof options?.name !== 'string' || options.name === '') {
-    throw new TypeError('cached: `name` is required, so keys stay stable when code is bundled or minified');
+    throw new CacheArgumentError('cached: `name` is required, so keys stay stable when code is bundled or minified');
   }
   validateOptions(`cached(${options.name})`, options);
   return wrap(new CachedCall({ fn, label: options.name, async: isAsyncFunction(fn) }, options)) as F;

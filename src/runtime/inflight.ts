@@ -4,8 +4,8 @@
  *
  * When misses do not overlap, one call is under way at a time, and a Map would go from one
  * entry back to none on every miss. V8 reallocates a Map's table when it shrinks on that delete, and
- * again when it grows on the next set: ~165 ns a set and delete, a tenth of a memory miss.
- * With the slot, bench/'s memory miss is 7–12% faster in A/B runs.
+ * again when it grows on the next set. The slot avoids both; what it saves on a memory miss is
+ * measured in docs/benchmarks.md.
  */
 export class Inflight<T> {
   private slotKey: string | undefined = undefined;

@@ -62,6 +62,7 @@ export function singleValue(observable: ObservableLike, label: string): Promise<
         `${label} returned an Observable that ${what}; hoard caches Observables of exactly one value ` +
           '(an HTTP call). Cache a method that returns one value (e.g. pipe(toArray()) or first()), or leave it uncached.',
       );
+    // eslint-disable-next-line prefer-const -- declared above for the callbacks, which may run before subscribe returns.
     subscription = observable.subscribe({
       next(next) {
         if (settled) return;

@@ -1,4 +1,5 @@
-import { assertSeconds } from '../module/config.js';
+import { assertSeconds } from '../backends/ttl.js';
+import { CacheArgumentError } from '../errors.js';
 
 
 /** A cache key: a fixed string, or a function of the call's arguments (`this` is the instance). */
@@ -120,7 +121,7 @@ export interface CacheEvictOptions extends TargetOptions {
 }
 
 function fail(decorator: string, message: string): never {
-  throw new TypeError(`${decorator}: ${message}`);
+  throw new CacheArgumentError(`${decorator}: ${message}`);
 }
 
 function checkOptional(decorator: string, name: string, value: unknown, type: 'string' | 'function' | 'boolean'): void {

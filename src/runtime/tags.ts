@@ -8,8 +8,8 @@ import { isThenable } from './call-site.js';
  *   <keyPrefix>hoard:tag:T:n      a counter, never expires
  *   <keyPrefix>hoard:tag:T:<i>    the i-th entry key stored with T; lives as long as that entry
  *   <keyPrefix>hoard:tag:T:from   where the next invalidation starts: earlier slots are gone
- * Recording costs two small writes per tag on a miss; invalidation reads the slots since the
- * last one and deletes the entries they name.
+ * Recording costs three small writes per tag on a miss (add the counter if absent, increment it,
+ * set the slot); invalidation reads the slots since the last one and deletes the entries they name.
  */
 
 function then<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {

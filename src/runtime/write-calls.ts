@@ -4,7 +4,7 @@ import type { CacheEvictOptions, CachePutOptions } from './options.js';
 /** Runs `then` after `result` (after it settles successfully, when it is a promise). */
 function after(result: unknown, then: (value: unknown) => void | Promise<void>): unknown {
   if (!isThenable(result)) {
-    then(result);
+    void then(result);
     return result;
   }
   return Promise.resolve(result).then(async (value) => {

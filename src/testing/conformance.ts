@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { MISS, type CacheBackend } from '../backends/backend.js';
 import { Cached } from '../decorators/cached.js';
+import { CacheArgumentError } from '../errors.js';
 import { CacheModule } from '../module/cache-module.js';
 import { moduleConfig } from '../module/config.js';
 
@@ -27,21 +28,43 @@ export interface ConformanceOptions {
    * The TTL tests then use that as their short TTL. Default 0.001 (milliseconds, like Redis).
    */
   ttlPrecision?: number;
+  /**
+   * The test runner's functions the suite declares its tests with. Default: the `describe`, `it`
+   * and `afterEach` globals that mocha, Jest and Vitest (with `globals: true`) define. Under
+   * `node:test` pass `{ describe, it, afterEach }` from `node:test`; under Vitest without globals,
+   * the same three from `vitest`.
+   */
+  test?: TestFunctions;
 }
 
-/** Mocha's BDD globals, looked up at call time so that this module does not depend on mocha. */
-interface SuiteGlobals {
-  describe(title: string, body: () => void): void;
-  it(title: string, body: () => Promise<void>): void;
-  afterEach(body: () => Promise<void>): void;
+/**
+ * The three functions of a BDD test runner the suite needs; mocha's, node:test's, Jest's and
+ * Vitest's all fit. A test body may take longer than a runner's default timeout only where the
+ * runner lets it say so (mocha's `this.timeout`); the longest waits a few seconds.
+ */
+export interface TestFunctions {
+  /** Declares a group of tests; `body` declares them, synchronously. */
+  describe(title: string, body: () => void): unknown;
+  /** Declares one test; the runner awaits `body`. */
+  it(title: string, body: () => Promise<void>): unknown;
+  /** Runs `body` after each test of the enclosing group (the suite closes its backends there). */
+  afterEach(body: () => Promise<void>): unknown;
 }
 
-function suiteGlobals(): SuiteGlobals {
-  const globals = globalThis as Partial<SuiteGlobals>;
-  if (typeof globals.describe !== 'function' || typeof globals.it !== 'function' || typeof globals.afterEach !== 'function') {
-    throw new Error('runBackendConformance must be called while mocha loads a spec file (describe, it and afterEach globals)');
+function testFunctions(given: TestFunctions | undefined): TestFunctions {
+  const functions = (given ?? globalThis) as Partial<TestFunctions>;
+  if (typeof functions.describe !== 'function' || typeof functions.it !== 'function' || typeof functions.afterEach !== 'function') {
+    throw new CacheArgumentError(
+      'runBackendConformance: no describe, it and afterEach to declare tests with. Call it while mocha, Jest or ' +
+        "Vitest (globals) loads a spec file, or pass them: { test: { describe, it, afterEach } } from 'node:test' or 'vitest'",
+    );
   }
-  return globals as SuiteGlobals;
+  return functions as TestFunctions;
+}
+
+/** Gives a slow test more time where the runner lets a test body say so (mocha); elsewhere a no-op. */
+function allow(test: unknown, ms: number): void {
+  (test as { timeout?: (ms: number) => void } | undefined)?.timeout?.(ms);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -85,9 +108,10 @@ const awkwardKeys = [
 ];
 
 /**
- * The behaviour every `CacheBackend` owes (SPEC §6, §10): the whole BaseCache-shaped API,
- * TTLs, prefix isolation, value round-trips, and `@Cached` on top of it. Call it where mocha
- * loads a spec file; start servers in your own `before` hooks around it.
+ * The behaviour every `CacheBackend` owes (docs/backends.md, "Writing a backend"): the whole
+ * BaseCache-shaped API, TTLs, the module's `defaultTtl` handed down by `register`, prefix
+ * isolation, value round-trips, and `@Cached` on top of it. Call it where the test runner loads a
+ * spec file (see {@link ConformanceOptions.test}); start servers in your own hooks around it.
  *
  * ```ts
  * describe('MyBackend', () => {
@@ -99,7 +123,7 @@ const awkwardKeys = [
  * ```
  */
 export function runBackendConformance(describeName: string, factory: BackendFactory, options: ConformanceOptions = {}): void {
-  const { describe, it, afterEach } = suiteGlobals();
+  const { describe, it, afterEach } = testFunctions(options.test);
   const precision = options.ttlPrecision ?? 0.001;
   /** Short enough to wait for, long enough to read the entry back before it expires. */
   const shortTtl = Math.max(0.3, precision);
@@ -117,6 +141,15 @@ export function runBackendConformance(describeName: string, factory: BackendFact
       const backend = await factory({ prefix });
       made.push(backend);
       return backend;
+    }
+
+    let registrations = 0;
+
+    /** Registers a fresh backend under a name of its own, as an application would, and returns the name. */
+    async function registered(): Promise<string> {
+      const name = `conformance-${runId}-${registrations++}`;
+      CacheModule.register(name, await make());
+      return name;
     }
 
     afterEach(async () => {
@@ -309,8 +342,8 @@ export function runBackendConformance(describeName: string, factory: BackendFact
     });
 
     describe('TTL', () => {
-      it('expires entries after their ttl and keeps ttl 0 forever', async function (this: { timeout(ms: number): void }) {
-        this.timeout(expiryWaitMs + 10_000);
+      it('expires entries after their ttl and keeps ttl 0 forever', async function (this: unknown) {
+        allow(this, expiryWaitMs + 10_000);
         const cache = await make();
         await cache.set('short', 'value', shortTtl);
         await cache.set('forever', 'value', 0);
@@ -328,12 +361,13 @@ export function runBackendConformance(describeName: string, factory: BackendFact
         assert.equal(await cache.add('added', 'again'), true, 'an expired key can be added again');
       });
 
-      it("uses the module's defaultTtl for set and for a counter it creates", async function (this: { timeout(ms: number): void }) {
-        this.timeout(expiryWaitMs + 10_000);
+      it("uses the module's defaultTtl, handed down by register, for set and for a counter it creates", async function (this: unknown) {
+        allow(this, expiryWaitMs + 10_000);
         const previous = moduleConfig().defaultTtl;
+        const cache = CacheModule.get(await registered());
+        // After register, so that the backend must read the context live, not copy it once.
         CacheModule.configure({ defaultTtl: shortTtl });
         try {
-          const cache = await make();
           await cache.set('default', 'value');
           await cache.increment('counter');
           assert.equal(await cache.get('default'), 'value');
@@ -373,15 +407,6 @@ export function runBackendConformance(describeName: string, factory: BackendFact
     });
 
     describe('under @Cached', () => {
-      let registrations = 0;
-
-      /** Registers a fresh backend under a name of its own and returns the name. */
-      async function registered(): Promise<string> {
-        const name = `conformance-${runId}-${registrations++}`;
-        CacheModule.register(name, await make());
-        return name;
-      }
-
       it('runs the body once, then serves hits, null and undefined included', async () => {
         const backend = await registered();
         let runs = 0;

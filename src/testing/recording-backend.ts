@@ -1,4 +1,4 @@
-import type { CacheBackend, CacheEntries, MaybePromise } from '../backends/backend.js';
+import type { BackendContext, CacheBackend, CacheEntries, EntryWithTtl, MaybePromise, Miss } from '../backends/backend.js';
 
 /** One call a {@link RecordingBackend} passed on. */
 export interface RecordedCall {
@@ -23,13 +23,21 @@ export class RecordingBackend implements CacheBackend {
   /** Every call so far, oldest first. */
   readonly calls: RecordedCall[] = [];
   readonly deleteIfEquals?: (key: string, expected: string) => MaybePromise<boolean>;
+  readonly lookupWithTtl?: (key: string) => Promise<EntryWithTtl | Miss>;
 
   constructor(
     /** The backend every call is passed on to. */
     readonly inner: CacheBackend,
   ) {
-    // Offered only when the inner backend has it, so callers see the inner backend's abilities.
+    // The optional operations are offered only when the inner backend has them, so that the call
+    // path takes the same branches as over the inner backend alone.
     if (inner.deleteIfEquals) this.deleteIfEquals = (key, expected) => this.pass('deleteIfEquals', key, expected);
+    if (inner.lookupWithTtl) this.lookupWithTtl = (key) => this.pass('lookupWithTtl', key);
+  }
+
+  /** Passed on, not recorded: registration is wiring, not a cache operation a test counts. */
+  attach(context: BackendContext): void {
+    this.inner.attach?.(context);
   }
 
   get synchronous(): boolean {

@@ -14,7 +14,7 @@ import {
   TieredBackend,
   type CacheEvent,
 } from 'hoard';
-import { runBackendConformance } from 'hoard/testing';
+import { RecordingBackend, runBackendConformance } from 'hoard/testing';
 import { startRedis, type RedisServer } from '../../support/servers.js';
 import { sleep, tierOver, waitFor, type Tier } from './support.js';
 
@@ -73,6 +73,8 @@ describe('TieredBackend', function () {
       const l2 = new RedisBackend({ url: redis.url, lazyConnect: true });
       const l1 = new MemoryBackend();
       expect(() => new TieredBackend({ l1: l2 as never, l2 })).to.throw(TypeError, /l1/);
+      // Synchronous, but without the MemoryBackend's peekWithTtl the tier's first set would throw.
+      expect(() => new TieredBackend({ l1: new RecordingBackend(new MemoryBackend()) as never, l2 })).to.throw(TypeError, /MemoryBackend/);
       expect(() => new TieredBackend({ l1, l2: undefined as never })).to.throw(TypeError, /l2/);
       expect(() => new TieredBackend({ l1, l2, bus: {} as never })).to.throw(TypeError, /bus/);
       for (const l1Ttl of [0, -1, NaN, Infinity, '5' as never]) {

@@ -111,7 +111,7 @@ export class Connection {
     this.outgoing = [];
     if (this.dead !== undefined) return;
     // Command lines are joined into one string per run: one write of a batch instead of a writev
-    // of hundreds of small pieces (measured in bench/ as a third of a hit's time at 1 in flight).
+    // of hundreds of small pieces, which cost a large part of a hit's time (docs/benchmarks.md).
     this.socket.cork();
     let text = '';
     for (const chunk of chunks) {

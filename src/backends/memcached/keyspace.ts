@@ -1,4 +1,5 @@
 import { createHash, randomInt } from 'node:crypto';
+import { CacheArgumentError } from '../../errors.js';
 import { MAX_KEY_TOKEN } from './protocol.js';
 
 /**
@@ -35,7 +36,7 @@ export class Keyspace {
 
   constructor(readonly prefix: string) {
     if (Buffer.byteLength(prefix) > MAX_PREFIX_BYTES) {
-      throw new TypeError(`MemcachedBackend: prefix must be at most ${MAX_PREFIX_BYTES} bytes in UTF-8, got ${Buffer.byteLength(prefix)}`);
+      throw new CacheArgumentError(`MemcachedBackend: prefix must be at most ${MAX_PREFIX_BYTES} bytes in UTF-8, got ${Buffer.byteLength(prefix)}`);
     }
     this.generationToken = Buffer.from(`${prefix}#generation`).toString('base64');
   }

@@ -1,4 +1,4 @@
-import { CacheValueTooLargeError } from '../../errors.js';
+import { CacheArgumentError, CacheValueTooLargeError } from '../../errors.js';
 import type { ServerAddress } from '../../module/channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from '../backend.js';
 import { RemoteBackend, SWAP_ATTEMPTS, type RemoteBackendOptions } from '../remote.js';
@@ -77,7 +77,7 @@ function isTooLarge(frame: Frame): boolean {
 
 function assertPositiveInteger(value: unknown, what: string): asserts value is number {
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new TypeError(`MemcachedBackend: ${what} must be a positive integer, got ${String(value)}`);
+    throw new CacheArgumentError(`MemcachedBackend: ${what} must be a positive integer, got ${String(value)}`);
   }
 }
 
@@ -111,9 +111,9 @@ export class MemcachedBackend extends RemoteBackend {
     super('MemcachedBackend', options);
     const { servers, maxValueBytes = DEFAULT_MAX_VALUE_BYTES, poolSize = 2, failureThreshold = 2 } = options;
     if (!Array.isArray(servers) || servers.length === 0 || servers.some((server) => typeof server !== 'string')) {
-      throw new TypeError("MemcachedBackend: servers must be a non-empty array of 'host:port' strings");
+      throw new CacheArgumentError("MemcachedBackend: servers must be a non-empty array of 'host:port' strings");
     }
-    if (new Set(servers).size !== servers.length) throw new TypeError('MemcachedBackend: servers lists a server twice');
+    if (new Set(servers).size !== servers.length) throw new CacheArgumentError('MemcachedBackend: servers lists a server twice');
     assertPositiveInteger(maxValueBytes, 'maxValueBytes');
     assertPositiveInteger(poolSize, 'poolSize');
     assertPositiveInteger(failureThreshold, 'failureThreshold');

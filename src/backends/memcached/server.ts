@@ -1,3 +1,4 @@
+import { CacheArgumentError } from '../../errors.js';
 import { Connection, type ConnectionEvents } from './connection.js';
 import type { Chunk, Frame } from './protocol.js';
 
@@ -26,7 +27,7 @@ export function parseAddress(address: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
   const port = Number(match?.[3]);
   if (match === null || port < 1 || port > 65535) {
-    throw new TypeError(`MemcachedBackend: a server must be 'host:port', got ${JSON.stringify(address)}`);
+    throw new CacheArgumentError(`MemcachedBackend: a server must be 'host:port', got ${JSON.stringify(address)}`);
   }
   return { host: match[1] ?? match[2]!, port };
 }

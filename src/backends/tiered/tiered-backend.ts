@@ -1,9 +1,20 @@
 import type { CacheBus, Invalidation } from '../../bus/bus.js';
-import { CacheValueTooLargeError } from '../../errors.js';
+import { CacheArgumentError, CacheValueTooLargeError } from '../../errors.js';
 import { busChannel, l1DroppedChannel } from '../../module/channels.js';
-import { assertSeconds, effectiveTtl } from '../../module/config.js';
-import { entriesOf, MISS, type CacheBackend, type CacheEntries, type FaultListener, type LookupWithTtl, type MaybePromise, type Miss } from '../backend.js';
+import {
+  entriesOf,
+  MISS,
+  valueOf,
+  type BackendContext,
+  type CacheBackend,
+  type CacheEntries,
+  type FaultListener,
+  type LookupWithTtl,
+  type MaybePromise,
+  type Miss,
+} from '../backend.js';
 import type { MemoryBackend } from '../memory.js';
+import { assertPositiveSeconds, assertSeconds, effectiveTtl } from '../ttl.js';
 import { FillGuard } from './fill-guard.js';
 
 /** Options of {@link TieredBackend}: a memory tier in front of a shared one, and a bus between processes. */
@@ -71,21 +82,24 @@ export class TieredBackend implements CacheBackend {
   readonly deleteIfEquals?: (key: string, expected: string) => Promise<boolean>;
   private readonly withTtl: LookupWithTtl | undefined;
   private readonly fills = new FillGuard();
+  private context: BackendContext | undefined;
 
   constructor(options: TieredBackendOptions) {
     const { l1, l2, bus, l1Ttl = DEFAULT_L1_TTL } = options ?? ({} as Partial<TieredBackendOptions>);
-    if (l1?.synchronous !== true || typeof l1.lookup !== 'function') {
-      throw new TypeError('TieredBackend: `l1` must be an in-process backend, e.g. new MemoryBackend({ maxEntries: 10_000 })');
+    // Structural, not instanceof, so that a MemoryBackend from a second copy of the package passes.
+    if (l1?.synchronous !== true || typeof l1.lookup !== 'function' || typeof l1.peekWithTtl !== 'function') {
+      throw new CacheArgumentError(
+        'TieredBackend: `l1` must be a MemoryBackend (the tier reads its copies back with their remaining ttl), ' +
+          'e.g. new MemoryBackend({ maxEntries: 10_000 })',
+      );
     }
     if (typeof l2?.lookup !== 'function' || typeof l2.set !== 'function') {
-      throw new TypeError('TieredBackend: `l2` must be a shared CacheBackend, e.g. new RedisBackend({ url })');
+      throw new CacheArgumentError('TieredBackend: `l2` must be a shared CacheBackend, e.g. new RedisBackend({ url })');
     }
     if (bus !== undefined && (typeof bus?.listen !== 'function' || typeof bus.publish !== 'function')) {
-      throw new TypeError('TieredBackend: `bus` must be a CacheBus, e.g. new RedisBus({ url })');
+      throw new CacheArgumentError('TieredBackend: `bus` must be a CacheBus, e.g. new RedisBus({ url })');
     }
-    if (typeof l1Ttl !== 'number' || !Number.isFinite(l1Ttl) || l1Ttl <= 0) {
-      throw new TypeError(`TieredBackend: \`l1Ttl\` must be a finite number of seconds > 0, got ${String(l1Ttl)}`);
-    }
+    assertPositiveSeconds(l1Ttl, 'TieredBackend: `l1Ttl`');
     this.l1 = l1;
     this.l2 = l2;
     this.bus = bus;
@@ -105,6 +119,13 @@ export class TieredBackend implements CacheBackend {
     });
   }
 
+  /** Takes the module's context (see CacheBackend.attach) and hands it to both tiers. */
+  attach(context: BackendContext): void {
+    this.context = context;
+    this.l1.attach(context);
+    this.l2.attach?.(context);
+  }
+
   lookup(key: string): Promise<unknown> {
     const local = this.l1.lookup(key);
     if (local !== MISS) return Promise.resolve(local);
@@ -112,8 +133,7 @@ export class TieredBackend implements CacheBackend {
   }
 
   async get(key: string): Promise<unknown> {
-    const value = await this.lookup(key);
-    return value === MISS ? undefined : value;
+    return valueOf(await this.lookup(key));
   }
 
   async has(key: string): Promise<boolean> {
@@ -128,7 +148,7 @@ export class TieredBackend implements CacheBackend {
       let next = 0;
       for (let index = 0; index < values.length; index++) if (values[index] === MISS) values[index] = found[next++];
     }
-    return values.map((value) => (value === MISS ? undefined : value));
+    return values.map(valueOf);
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<void> {
@@ -189,7 +209,7 @@ export class TieredBackend implements CacheBackend {
   private ttlOf(ttl: number | undefined): number {
     if (ttl !== undefined) assertSeconds(ttl, 'TieredBackend: ttl');
     const l2Default = (this.l2 as { defaultTtl?: unknown }).defaultTtl;
-    return effectiveTtl(ttl, typeof l2Default === 'number' ? l2Default : undefined);
+    return effectiveTtl(ttl, typeof l2Default === 'number' ? l2Default : undefined, this.context);
   }
 
   /**
