@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { MISS, type CacheBackend } from '../backends/backend.js';
 import { Cached } from '../decorators/cached.js';
+import { NullBackend } from '../backends/null.js';
+import { generationKey, tagKey } from '../keys/keyspace.js';
 import { CacheModule } from '../module/cache-module.js';
 import { moduleConfig } from '../module/config.js';
+import { cached } from '../runtime/cached-function.js';
 
 /** What the suite asks of the backend under test. */
 export interface ConformanceContext {
@@ -374,13 +377,20 @@ export function runBackendConformance(describeName: string, factory: BackendFact
 
     describe('under @Cached', () => {
       let registrations = 0;
+      const names: string[] = [];
 
       /** Registers a fresh backend under a name of its own and returns the name. */
       async function registered(): Promise<string> {
         const name = `conformance-${runId}-${registrations++}`;
         CacheModule.register(name, await make());
+        names.push(name);
         return name;
       }
+
+      // The backends are closed after each test: what later tests invalidate must not reach them.
+      afterEach(async () => {
+        for (const name of names.splice(0)) CacheModule.register(name, new NullBackend());
+      });
 
       it('runs the body once, then serves hits, null and undefined included', async () => {
         const backend = await registered();
@@ -435,6 +445,58 @@ export function runBackendConformance(describeName: string, factory: BackendFact
         const results = await Promise.all(Array.from({ length: 20 }, () => service.slow('k')));
         assert.deepEqual(new Set(results), new Set(['value of k']));
         assert.equal(runs, 1);
+      });
+
+      // A server may lose any record hoard keeps for itself (an LRU eviction, a failover, a flush):
+      // here it is deleted directly, as that would.
+      it('never brings invalidated entries back when a method generation record is lost', async () => {
+        const backend = await registered();
+        let version = 1;
+        /** A class of its own per call: a second one stands for another process reading the method afresh. */
+        function orders() {
+          class Orders {
+            @Cached({ backend, ttl: 60 })
+            async total(id: number): Promise<string> {
+              return `${id}@v${version}`;
+            }
+          }
+          return Orders;
+        }
+        const First = orders();
+        assert.equal(await new First().total(1), '1@v1');
+        await CacheModule.invalidate(First, 'total');
+        version = 2;
+        assert.equal(await new First().total(1), '1@v2');
+        await CacheModule.get(backend).delete(generationKey(undefined, 'Orders.total'));
+        version = 3;
+        // A memory backend belongs to one process: only a shared one has another to ask.
+        if (!CacheModule.get(backend).synchronous) assert.equal(await new (orders())().total(1), '1@v3');
+        assert.equal(await new First().total(1), '1@v3');
+        assert.equal(await new First().total(1), '1@v3');
+      });
+
+      it('never brings invalidated entries back when a tag record is lost', async () => {
+        const backend = await registered();
+        let version = 1;
+        const profile = cached(async (id: string) => `${id}@v${version}`, {
+          name: 'profile',
+          backend,
+          ttl: 60,
+          tags: (id: string) => [`user:${id}`, 'users'],
+        });
+        assert.equal(await profile('1'), '1@v1');
+        assert.equal(await profile('2'), '2@v1');
+        await CacheModule.get(backend).delete(tagKey('user:1'));
+        version = 2;
+        await CacheModule.invalidateTags(['user:1']);
+        assert.equal(await profile('1'), '1@v2');
+        assert.equal(await profile('2'), '2@v1');
+        await CacheModule.invalidateTags(['users']);
+        await CacheModule.get(backend).delete(tagKey('users'));
+        version = 3;
+        assert.equal(await profile('2'), '2@v3');
+        assert.equal(await profile('1'), '1@v3');
+        assert.equal(await profile('1'), '1@v3');
       });
     });
   });
