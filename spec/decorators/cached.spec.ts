@@ -3,7 +3,9 @@ import { expect } from 'chai';
 import sinon from 'sinon';
 import {
   Cached,
+  cached,
   CacheConfigError,
+  CacheKeyError,
   CacheSerializationError,
   CacheModule,
   MemoryBackend,
@@ -270,6 +272,33 @@ describe(`@Cached [${flavour} decorators]`, () => {
       expect(() => Cached({ condition: 'yes' as unknown as () => boolean })).to.throw(TypeError, /condition/);
     });
 
+    it('refuses a ttl no backend can store when the decorator is applied, and on a backend write', () => {
+      for (const option of ['ttl', 'staleTtl']) {
+        expect(() => Cached({ [option]: 1e16 })).to.throw(TypeError, new RegExp(`${option}.*2147483647`));
+        expect(() => Cached({ [option]: 2 ** 31 })).to.throw(TypeError, new RegExp(option));
+        expect(() => cached(async () => 1, { name: 'f', [option]: Infinity })).to.throw(TypeError, new RegExp(option));
+      }
+      expect(() => Cached({ ttl: 2 ** 31 - 1 })).not.to.throw();
+      expect(() => CacheModule.configure({ defaultTtl: 1e16 })).to.throw(TypeError, /defaultTtl/);
+      expect(() => new MemoryBackend().set('k', 1, 1e16)).to.throw(TypeError, /ttl/);
+    });
+
+    it('rejects an argument nested too deeply with a CacheKeyError naming the method and argument, the body not run', async () => {
+      const body = sinon.spy(async (_label: string, tree: unknown) => tree);
+      class Trees {
+        @Cached()
+        async depth(label: string, tree: unknown) {
+          return body(label, tree);
+        }
+      }
+      let tree: unknown = 'leaf';
+      for (let level = 0; level < 5_000; level++) tree = [tree];
+      const error = await new Trees().depth('deep', tree).catch((caught: unknown) => caught);
+      expect(error).to.be.instanceOf(CacheKeyError);
+      expect(error).to.include({ method: 'Trees.depth', argumentIndex: 1 });
+      expect(body.called).to.equal(false);
+    });
+
     it('caches only when `condition` holds, and does not store when `unless` holds', async () => {
       const body = sinon.spy(async (id: number) => (id < 0 ? 'negative' : `user ${id}`));
       class Users {
@@ -460,16 +489,22 @@ describe(`@Cached [${flavour} decorators]`, () => {
     it('treats an entry it cannot read as a miss and replaces it', async () => {
       const remote = new AsyncMemoryBackend();
       CacheModule.register('remote', remote);
-      sinon.stub(remote, 'lookup').onFirstCall().rejects(new CacheSerializationError('not hoard data'));
-      const writes = sinon.spy(remote, 'set');
+      const lookup = sinon.stub(remote, 'lookup').callThrough();
+      lookup.withArgs('Healing.value:').onFirstCall().rejects(new CacheSerializationError('not hoard data'));
+      const operations: (string | undefined)[] = [];
+      CacheModule.on('error', (event) => operations.push(event.operation));
+      let runs = 0;
       class Healing {
         @Cached({ backend: 'remote' })
         async value() {
+          runs++;
           return 'fresh';
         }
       }
       expect(await new Healing().value()).to.equal('fresh');
-      expect(writes.calledOnceWith('Healing.value:', 'fresh')).to.equal(true);
+      expect(await new Healing().value()).to.equal('fresh');
+      expect(runs).to.equal(1);
+      expect(operations).to.deep.equal(['get']);
     });
 
     it('reports one fault when the backend cannot answer for the entry and its generation, and runs the method', async () => {

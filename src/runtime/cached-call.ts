@@ -241,7 +241,11 @@ export class CachedCall extends CallSite {
         let entry: unknown;
         let tokens: readonly string[] | undefined;
         if (records === undefined) entry = this.unchecked(found);
-        else ({ entry, tokens } = found as Checked);
+        else {
+          const checked = found as Checked;
+          ({ entry, tokens } = checked);
+          if (checked.unreadable !== undefined) this.report(registration, key, 'get', checked.unreadable);
+        }
         if (entry === MISS) return this.afterMiss(registration, self, args, key, records, tokens);
         inflight.delete(key);
         this.hit(registration, key);
@@ -250,8 +254,7 @@ export class CachedCall extends CallSite {
       (error) => {
         this.report(registration, key, 'get', error);
         // Fail-open: the caller gets a computed value; a store (or a lock) would only wait on the
-        // same fault. An entry that cannot be read is a miss instead, and the new value replaces it
-        // (stored under no tokens, it misses once more and is then stored under the records' own).
+        // same fault. An entry that cannot be read is a miss instead, and the new value replaces it.
         if (error instanceof CacheSerializationError) return this.afterMiss(registration, self, args, key, records, undefined);
         return this.unregisterAfter(registration, key, () => this.run(self, args));
       },

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { MISS, type CacheBackend, type MaybePromise } from '../backends/backend.js';
+import { CacheSerializationError } from '../errors.js';
 import { isThenable } from './call-site.js';
 
 /*
@@ -39,6 +40,20 @@ export interface Checked {
   entry: unknown;
   /** The records' current tokens: what a value computed now is stored under. */
   tokens: readonly string[];
+  /** Why a stored value could not be read (tampered, corrupt), if one could not: a miss, to report. */
+  unreadable?: CacheSerializationError;
+}
+
+/** A stored value that cannot be decoded: an entry that misses, or a record that is lost. */
+class Unreadable {
+  constructor(readonly error: CacheSerializationError) {}
+}
+
+function readable(read: MaybePromise<unknown>): Promise<unknown> {
+  return Promise.resolve(read).catch((error: unknown) => {
+    if (error instanceof CacheSerializationError) return new Unreadable(error);
+    throw error;
+  });
 }
 
 /**
@@ -50,7 +65,7 @@ export function readChecked(backend: CacheBackend, key: string, records: readonl
     const entry = backend.lookup(key);
     return check(backend, entry, records.map((record) => backend.lookup(record)), records);
   }
-  return Promise.all([backend.lookup(key), ...records.map((record) => backend.lookup(record))]).then(([entry, ...found]) =>
+  return Promise.all([readable(backend.lookup(key)), ...records.map((record) => readable(backend.lookup(record)))]).then(([entry, ...found]) =>
     check(backend, entry, found, records),
   );
 }
@@ -63,8 +78,8 @@ function check(backend: CacheBackend, entry: unknown, found: readonly unknown[],
     pending ||= typeof recreated !== 'string';
     return recreated;
   });
-  if (!pending) return verdict(entry, tokens as string[]);
-  return Promise.all(tokens).then((settled) => verdict(entry, settled));
+  if (!pending) return verdict(entry, tokens as string[], found);
+  return Promise.all(tokens).then((settled) => verdict(entry, settled, found));
 }
 
 /**
@@ -80,10 +95,13 @@ function recreate(backend: CacheBackend, record: string, found: unknown): MaybeP
   );
 }
 
-function verdict(entry: unknown, tokens: readonly string[]): Checked {
+function verdict(entry: unknown, tokens: readonly string[], found: readonly unknown[]): Checked {
   let current = isStamped(entry) && entry[STAMPS].length === tokens.length;
   for (let i = 0; current && i < tokens.length; i++) current = (entry as Stamped)[STAMPS][i] === tokens[i];
-  return { entry: current ? (entry as Stamped).value : MISS, tokens };
+  const checked: Checked = { entry: current ? (entry as Stamped).value : MISS, tokens };
+  const unreadable = [entry, ...found].find((value): value is Unreadable => value instanceof Unreadable);
+  if (unreadable !== undefined) checked.unreadable = unreadable.error;
+  return checked;
 }
 
 function then<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {

@@ -163,11 +163,15 @@ export function runBackendConformance(describeName: string, factory: BackendFact
         assert.equal(await cache.get('x'.repeat(299)), undefined);
       });
 
-      it('rejects a negative or non-finite ttl', async () => {
+      it('rejects a negative or non-finite ttl, and one above the 2^31 − 1 seconds every backend stores', async () => {
         const cache = await make();
         await assert.rejects(async () => cache.set('k', 1, -1), TypeError);
         await assert.rejects(async () => cache.set('k', 1, NaN), TypeError);
+        await assert.rejects(async () => cache.set('k', 1, 1e16), TypeError);
+        await assert.rejects(async () => cache.add('k', 1, 2 ** 31), TypeError);
         assert.equal(await cache.has('k'), false);
+        await cache.set('k', 1, 2 ** 31 - 1);
+        assert.equal(await cache.get('k'), 1);
       });
     });
 
@@ -476,6 +480,8 @@ export function runBackendConformance(describeName: string, factory: BackendFact
       });
 
       it('never brings invalidated entries back when a tag record is lost', async () => {
+        // invalidateTags reaches every registered backend: only this test's may be registered.
+        CacheModule.reset();
         const backend = await registered();
         let version = 1;
         const profile = cached(async (id: string) => `${id}@v${version}`, {
