@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import diagnostics from 'node:diagnostics_channel';
 import sinon from 'sinon';
-import { Cached, CacheModule, MemoryBackend, type CacheEvent } from 'hoard';
+import { Cached, cached, CacheModule, MemoryBackend, type CacheEvent } from 'hoard';
 import { AsyncMemoryBackend } from '../support/async-backend.js';
 import { flavour } from '../support/flavour.js';
 import { useFreshMemoryModule } from '../support/fresh-module.js';
@@ -91,25 +91,42 @@ describe(`staleTtl, tags and diagnostics channels [${flavour} decorators]`, () =
     }
 
     for (const kind of ['synchronous', 'asynchronous'] as const) {
-      it(`invalidateTags deletes every entry stored with a tag, on a ${kind} backend`, async () => {
+      it(`invalidateTags makes every entry stored with a tag a miss, on a ${kind} backend`, async () => {
         if (kind === 'asynchronous') CacheModule.register(new AsyncMemoryBackend());
-        const backend = CacheModule.get();
         const users = new Users();
         await users.profile('1');
         await users.profile('2');
         await users.count();
-        expect(await CacheModule.invalidateTags(['user:1'])).to.equal(1);
-        expect(await backend.has('Users.profile:"1"')).to.equal(false);
-        expect(await backend.has('Users.profile:"2"')).to.equal(true);
-        expect(await CacheModule.invalidateTags(['users'])).to.equal(2);
-        expect(await backend.has('Users.count:')).to.equal(false);
-        expect(await CacheModule.invalidateTags(['users'])).to.equal(0);
-        await users.profile('2');
-        expect(users.loads).to.equal(4);
+        await CacheModule.invalidateTags(['user:1']);
+        expect(await users.profile('1')).to.deep.equal({ id: '1', loads: 4 });
+        expect(await users.profile('2')).to.deep.equal({ id: '2', loads: 2 });
+        await CacheModule.invalidateTags(['users']);
+        expect(await users.profile('2')).to.deep.equal({ id: '2', loads: 5 });
+        expect(await users.count()).to.equal(2);
+        expect(users.loads).to.equal(6);
+        expect(await users.profile('1')).to.deep.equal({ id: '1', loads: 7 });
+        expect(await users.profile('1')).to.deep.equal({ id: '1', loads: 7 });
       });
     }
 
-    it('emits evict for each entry a tag invalidation deletes, on every registered backend', async () => {
+    it('never brings an invalidated entry back when the LRU evicted its tag record', async () => {
+      const lru = new MemoryBackend({ maxEntries: 50 });
+      CacheModule.register(lru);
+      let version = 1;
+      const profile = cached(async (id: string) => `${id}@v${version}`, { name: 'profile', ttl: 60, tags: (id: string) => [`user:${id}`] });
+      expect(await profile('1')).to.equal('1@v1');
+      // Other data churns the LRU while the entry itself stays in use.
+      for (let i = 0; i < 200; i++) {
+        lru.set(`churn:${i}`, i);
+        lru.lookup('profile:"1"');
+      }
+      expect(lru.has('profile:"1"')).to.equal(true);
+      version = 2;
+      await CacheModule.invalidateTags(['user:1']);
+      expect(await profile('1')).to.equal('1@v2');
+    });
+
+    it('emits evict with the record of each tag, on every registered backend', async () => {
       const second = new MemoryBackend();
       CacheModule.register('second', second);
       class Other {
@@ -122,21 +139,22 @@ describe(`staleTtl, tags and diagnostics channels [${flavour} decorators]`, () =
       await new Other().list();
       const evicted: CacheEvent[] = [];
       CacheModule.on('evict', (event) => evicted.push(event));
-      expect(await CacheModule.invalidateTags(['users'])).to.equal(2);
+      await CacheModule.invalidateTags(['users']);
       expect(evicted).to.deep.equal([
-        { backend: 'default', key: 'Users.count:' },
-        { backend: 'second', key: 'Other.list:' },
+        { backend: 'default', key: 'hoard:tag:users' },
+        { backend: 'second', key: 'hoard:tag:users' },
       ]);
     });
 
-    it('reports a failure to record tags and still returns the value', async () => {
+    it('reports a failure to read a tag record and still returns the value', async () => {
       const remote = new AsyncMemoryBackend();
       CacheModule.register(remote);
-      sinon.stub(remote, 'increment').rejects(new Error('no increments today'));
-      const operations: (string | undefined)[] = [];
-      CacheModule.on('error', (event) => operations.push(event.operation));
+      const lookup = sinon.stub(remote, 'lookup').callThrough();
+      lookup.withArgs('hoard:tag:users').rejects(new Error('no records today'));
+      const errors: CacheEvent[] = [];
+      CacheModule.on('error', (event) => errors.push(event));
       expect(await new Users().count()).to.equal(2);
-      expect(operations).to.deep.equal(['tag']);
+      expect(errors.map((event) => [event.operation, (event.error as Error).message])).to.deep.equal([['get', 'no records today']]);
     });
   });
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { CacheKeyError } from 'hoard';
-import { encodeArguments } from '#src/keys/encode.js';
+import { encodeArguments, MAX_NESTING } from '#src/keys/encode.js';
 import { Point, argumentList } from './arguments.js';
 
 const encode = (...args: unknown[]): string => encodeArguments(args, 'Spec.method');
@@ -211,6 +211,28 @@ describe('canonical argument encoding', () => {
       expect(() => encodeArguments([() => 1], 'f')).to.throw(CacheKeyError).with.property('argumentIndex', 0);
     });
 
+    it(`keys arguments nested ${MAX_NESTING} levels deep and refuses deeper ones by name, never with a RangeError`, () => {
+      const nested = (levels: number, leaf: unknown = 1): unknown => {
+        let value = leaf;
+        for (let level = 0; level < levels; level++) value = level % 2 === 0 ? [value] : { v: value };
+        return value;
+      };
+      expect(encode(nested(MAX_NESTING))).to.be.a('string');
+      for (const levels of [MAX_NESTING + 1, 2_000, 100_000]) {
+        const error = (() => {
+          try {
+            encodeArguments(['x', nested(levels)], 'Reports.deep');
+          } catch (caught) {
+            return caught;
+          }
+        })();
+        expect(error, `${levels} levels`).to.be.instanceOf(CacheKeyError);
+        expect(error).to.include({ method: 'Reports.deep', argumentIndex: 1 });
+        expect((error as Error).message).to.contain(`nested more than ${MAX_NESTING} levels deep`);
+      }
+      expect(encode(nested(3))).to.equal('[{"v":[1]}]');
+    });
+
     it('keys shared, acyclic references that only look repeated', () => {
       const leaf = { id: 1 };
       const diamond = { left: { leaf }, right: { leaf }, list: [leaf, leaf] };
@@ -252,7 +274,7 @@ describe('canonical argument encoding', () => {
       const child = `
         import fc from 'fast-check';
         import { cached, CacheModule, MemoryBackend } from 'hoard';
-        import { encodeArguments } from '#src/keys/encode.js';
+        import { encodeArguments, MAX_NESTING } from '#src/keys/encode.js';
         import { argumentList } from ${JSON.stringify(argumentsModule)};
         const lists = fc.sample(argumentList, { seed: 7, numRuns: 300 });
         const keys = [];

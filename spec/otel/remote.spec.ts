@@ -199,6 +199,10 @@ describe('hoard/otel on remote backends', function () {
       await inJob(t, async () => {
         await inA('fig'); // miss: computed in A, written to Redis
         await inA('fig'); // A's memory
+        // B reads once A's bus messages reached it: one arriving during B's read keeps B from
+        // copying what it read (a fill never outlives an invalidation), and B would read Redis again.
+        const sent = await t.value('hoard.bus.messages', { 'hoard.backend': 'a', 'hoard.bus.direction': 'sent' });
+        await waitFor('B heard A', async () => (await t.value('hoard.bus.messages', { 'hoard.backend': 'b', 'hoard.bus.direction': 'received' })) === sent, 5000);
         await inB('fig'); // Redis, copied into B's memory
         await inB('fig'); // B's memory
       });

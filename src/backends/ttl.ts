@@ -1,9 +1,17 @@
 import { CacheArgumentError } from '../errors.js';
 import { DEFAULT_TTL, type BackendContext } from './backend.js';
 
-/** Whether `value` is a finite number of seconds ≥ 0. */
+/**
+ * The longest ttl hoard accepts, in seconds: 2^31 − 1 (about 68 years), which every backend
+ * stores as asked. Redis takes it in milliseconds well inside its 64-bit range (a ttl of 1e16 s
+ * would overflow it and fail every store); memcached, whose clock ends in 2038, keeps such an
+ * entry until then; the memory backend's expiry times stay exact doubles.
+ */
+export const MAX_TTL = 2 ** 31 - 1;
+
+/** Whether `value` is a number of seconds from 0 to {@link MAX_TTL}. */
 export function isSeconds(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+  return typeof value === 'number' && value >= 0 && value <= MAX_TTL;
 }
 
 /**
@@ -11,10 +19,10 @@ export function isSeconds(value: unknown): value is number {
  * value: a message naming the key would otherwise be built on every write.
  */
 export function secondsError(value: unknown, what: string): CacheArgumentError {
-  return new CacheArgumentError(`${what} must be a finite number of seconds ≥ 0 (0 = never expires), got ${String(value)}`);
+  return new CacheArgumentError(`${what} must be a number of seconds from 0 to ${MAX_TTL} (0 = never expires), got ${String(value)}`);
 }
 
-/** Throws a TypeError unless `value` is a finite number of seconds ≥ 0. */
+/** Throws a TypeError unless `value` is a number of seconds from 0 to {@link MAX_TTL}. */
 export function assertSeconds(value: unknown, what: string): asserts value is number {
   if (!isSeconds(value)) throw secondsError(value, what);
 }

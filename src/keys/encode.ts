@@ -22,6 +22,13 @@ class Unencodable extends Error {}
 /** Ancestors of the value being encoded, for cycle detection; reused so a hit allocates nothing. */
 const ancestors: object[] = [];
 
+/**
+ * How deeply containers (arrays, objects, Maps, Sets, …) may nest inside one argument. The
+ * encoder recurses a few stack frames a level; far deeper structures would overflow the stack
+ * (a RangeError near 1,600 levels) instead of being refused by name.
+ */
+export const MAX_NESTING = 256;
+
 /** Kinds that have no stable content to key on. */
 const REJECTED = [WeakMap, WeakSet, WeakRef, Promise, Error, Symbol] as const;
 
@@ -103,6 +110,7 @@ function encode(value: unknown): string {
 }
 
 function encodeObject(value: object): string {
+  if (ancestors.length === MAX_NESTING) throw new Unencodable(`is nested more than ${MAX_NESTING} levels deep`);
   if (ancestors.includes(value)) throw new Unencodable('is a circular structure');
   ancestors.push(value);
   const out = encodeContainer(value);

@@ -2,8 +2,8 @@ import type { CacheBackend } from '../backends/backend.js';
 import { assertSeconds } from '../backends/ttl.js';
 import { callSiteOf } from '../decorators/adapter.js';
 import { CacheArgumentError, CacheConfigError, notRegisteredError } from '../errors.js';
+import { tagKey } from './keyspace.js';
 import { CachedCall } from '../runtime/cached-call.js';
-import { invalidateTag } from '../runtime/tags.js';
 import { backendContext, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
 import type { CacheEventName, CacheListener } from './events.js';
 import { DEFAULT_BACKEND, state } from './state.js';
@@ -92,8 +92,8 @@ export const CacheModule = {
   /**
    * With arguments: deletes the entry `@Cached` stored on `Class.prototype[method]` (or a static
    * method) for them; key functions run with `this` undefined; true when an entry existed.
-   * Without: every entry of the method, in O(1) — its keys carry a generation number kept in
-   * the backend, and this bumps it (other processes see it within a second).
+   * Without: every entry of the method, in O(1) — its entries carry the token of the method's
+   * generation record, and this replaces the token (docs/invalidation.md).
    */
   async invalidate(target: Function, method: string, ...args: unknown[]): Promise<boolean> {
     const site = callSiteOf(target.prototype?.[method]) ?? callSiteOf((target as unknown as Record<string, unknown>)[method]);
@@ -106,26 +106,27 @@ export const CacheModule = {
   },
 
   /**
-   * Deletes every entry stored with any of these tags, on every registered backend (a tiered
-   * backend's bus drops the other processes' memory copies). Resolves to how many were deleted.
+   * Every entry stored with any of these tags is a miss from now on, on every registered backend
+   * (a tiered backend's bus drops the other processes' memory copies). O(1) per tag and backend:
+   * it deletes the tags' records (docs/keys.md), and an entry stamped with a record's token that
+   * is gone can never be served again. Emits `evict` with each record's key. Rejects with the
+   * first backend's failure once every backend was tried.
    */
-  async invalidateTags(tags: readonly string[]): Promise<number> {
+  async invalidateTags(tags: readonly string[]): Promise<void> {
     if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
       throw new CacheArgumentError('CacheModule.invalidateTags: expected an array of strings');
     }
-    const visited = new Set<CacheBackend>();
-    let deleted = 0;
-    for (const { name, backend } of state.backends.values()) {
-      if (visited.has(backend)) continue;
-      visited.add(backend);
-      for (const tag of tags) {
-        const keys = await invalidateTag(backend, tag);
-        deleted += keys.length;
-        const evict = state.events.evict;
-        if (evict.wanted) for (const key of keys) evict.emit({ backend: name, key });
-      }
-    }
-    return deleted;
+    const records = tags.map(tagKey);
+    const backends = new Map<CacheBackend, string>();
+    for (const { name, backend } of state.backends.values()) if (!backends.has(backend)) backends.set(backend, name);
+    // Every backend is tried, so that one that is down does not keep the others' entries alive.
+    const outcomes = await Promise.allSettled([...backends].map(([backend]) => backend.deleteMany(records)));
+    const evict = state.events.evict;
+    [...backends.values()].forEach((name, at) => {
+      if (outcomes[at]!.status === 'fulfilled' && evict.wanted) for (const key of records) evict.emit({ backend: name, key });
+    });
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
   },
 
   /** Calls `listener` with each event of that name, synchronously, in the order listeners were added. */

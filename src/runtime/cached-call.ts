@@ -1,5 +1,6 @@
 import { MISS } from '../backends/backend.js';
 import { CacheConfigError, CacheSerializationError } from '../errors.js';
+import { generationKey, tagKey } from '../module/keyspace.js';
 import { callChannel, computeChannel, refreshChannel, staleChannel, traced, type ComputeMessage } from '../module/channels.js';
 import { moduleConfig } from '../module/config.js';
 import { state, type Registration } from '../module/state.js';
@@ -7,7 +8,7 @@ import { CallSite, isThenable } from './call-site.js';
 import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
 import { isObservable, observableClassOf, singleValue, toObservable, type ObservableLike } from './observable.js';
 import type { CachedOptions } from './options.js';
-import { recordTag } from './tags.js';
+import { isStamped, newToken, readChecked, type Checked } from './records.js';
 
 /**
  * With `staleTtl` or `earlyRefresh` an entry carries, beside the value, the moment it stops
@@ -23,9 +24,6 @@ interface Entry {
 function isEntry(entry: unknown): entry is Entry {
   return typeof (entry as Entry | null)?.[FRESH_UNTIL] === 'number';
 }
-
-/** How often a process re-reads a method's generation from a shared backend (ms). */
-const GENERATION_RECHECK_MS = 1000;
 
 /**
  * The one call path of `@Cached` and `cached(fn)`: lookup → single flight → compute → store.
@@ -48,19 +46,27 @@ export class CachedCall extends CallSite {
   /** The ttl must be known here (not left to the backend's default) to derive what is written. */
   private readonly derivesTtl: boolean;
 
-  /** Whether `generation` was read from a shared backend (see awaitGeneration). */
-  private generationKnown = false;
-  private generationCheckAt = 0;
-  private generationRead: Promise<boolean> | undefined;
+  /**
+   * The records (runtime/records.ts) every entry of this method is checked against: its
+   * generation, and its tags when they are a fixed list. A `tags` function adds its own per call.
+   */
+  private records: readonly string[] | undefined;
+  /** Whether a lookup reads records: false keeps a memory hit without tags or generation as short as it was. */
+  private checks = false;
+  /**
+   * Set by `CacheModule.invalidate(Class, 'method')` in this process. A memory backend is this
+   * process's alone, so until then no generation was ever in play there and lookups skip it.
+   */
+  private invalidatedHere = false;
 
   constructor(...args: ConstructorParameters<typeof CallSite>) {
     super(...args);
-    const { staleTtl = 0, earlyRefresh = false, tags, jitter = 0 } = this.options;
+    const { staleTtl = 0, earlyRefresh = false, jitter = 0 } = this.options;
     this.returnsPromise = this.callee.async;
     this.staleTtl = staleTtl;
     this.beta = earlyRefresh === true ? 1 : earlyRefresh === false ? 0 : earlyRefresh;
     this.enveloped = staleTtl > 0 || this.beta > 0;
-    this.derivesTtl = this.enveloped || tags !== undefined || jitter > 0;
+    this.derivesTtl = this.enveloped || jitter > 0;
   }
 
   invoke(self: unknown, args: unknown[]): unknown {
@@ -95,6 +101,7 @@ export class CachedCall extends CallSite {
     let registration: Registration;
     let key: string | undefined;
     let known = true;
+    let records: readonly string[] | undefined;
     try {
       registration = this.resolve(self);
       if (!registration.backend.synchronous) return this.viaAsyncBackend(registration, self, args);
@@ -103,18 +110,25 @@ export class CachedCall extends CallSite {
         key = this.keyFor(self, args);
         known = false;
       }
+      if (this.checks) records = this.recordsFor(self, args);
     } catch (error) {
       return this.fail(error);
     }
-    const entry = registration.backend.lookup(key);
+    let entry: unknown;
+    let tokens: readonly string[] | undefined;
+    if (records === undefined) {
+      entry = this.unchecked(registration.backend.lookup(key));
+    } else {
+      ({ entry, tokens } = readChecked(registration.backend, key, records) as Checked);
+    }
     if (entry !== MISS) {
       // Learnt on a hit only: arguments seen once (a miss) would fill the trie for nothing.
       if (!known) this.learnKey(args, key);
       this.hit(registration, key);
-      const value = this.enveloped ? this.served(registration, self, args, key, entry) : entry;
+      const value = this.enveloped ? this.served(registration, self, args, key, entry, tokens) : entry;
       return this.returnsPromise ? Promise.resolve(value) : value;
     }
-    return registration.inflight.get(key) ?? this.compute(registration, self, args, key);
+    return registration.inflight.get(key) ?? this.compute(registration, self, args, key, tokens);
   }
 
   private hit(registration: Registration, key: string): void {
@@ -129,21 +143,44 @@ export class CachedCall extends CallSite {
     this.emit(state.events.miss, key);
   }
 
+  /**
+   * The records a call's entry is checked against: the fixed ones, and the tags a `tags`
+   * function returns for these arguments.
+   */
+  private recordsFor(self: unknown, args: unknown[]): readonly string[] | undefined {
+    const tags = this.options.tags;
+    if (typeof tags !== 'function') return this.records;
+    const list: unknown = tags.apply(self, args);
+    if (!Array.isArray(list) || !list.every((tag) => typeof tag === 'string')) {
+      throw new CacheConfigError(`${this.label}: the \`tags\` function must return an array of strings, got ${Array.isArray(list) ? 'an array holding other values' : typeof list}`);
+    }
+    const own = list.map(tagKey);
+    return this.records === undefined ? own : [...this.records, ...own];
+  }
+
+  /**
+   * A key that is a custom one may hold an entry a call site with records stored: one without
+   * records cannot check it, so to it that entry is a miss.
+   */
+  private unchecked(entry: unknown): unknown {
+    return this.options.key !== undefined && isStamped(entry) ? MISS : entry;
+  }
+
   /** Miss on a synchronous backend: a synchronous result is stored at once, a promise once it settles. */
-  private compute(registration: Registration, self: unknown, args: unknown[], key: string): unknown {
+  private compute(registration: Registration, self: unknown, args: unknown[], key: string, tokens: readonly string[] | undefined): unknown {
     this.miss(registration, key);
     const start = this.clock();
     const result = this.run(self, args);
-    if (isThenable(result)) return this.storeWhenSettled(registration, self, args, key, result, start);
+    if (isThenable(result)) return this.storeWhenSettled(registration, self, args, key, tokens, result, start);
     const Observable = isObservable(result) ? observableClassOf(Object.getPrototypeOf(result)) : undefined;
     if (Observable !== undefined) {
       // Learnt from this first result: from now on calls return Observables of the cached value.
       this.callee.observable = Observable;
       return toObservable(Observable, () =>
-        this.storeWhenSettled(registration, self, args, key, singleValue(result as ObservableLike, this.label), start),
+        this.storeWhenSettled(registration, self, args, key, tokens, singleValue(result as ObservableLike, this.label), start),
       );
     }
-    void this.store(self, args, key, result, this.clock() - start);
+    void this.store(self, args, key, result, this.clock() - start, tokens);
     return result;
   }
 
@@ -153,6 +190,7 @@ export class CachedCall extends CallSite {
     self: unknown,
     args: unknown[],
     key: string,
+    tokens: readonly string[] | undefined,
     result: PromiseLike<unknown>,
     start: number,
   ): Promise<unknown> {
@@ -161,7 +199,7 @@ export class CachedCall extends CallSite {
     const settled = Promise.resolve(result).then(
       (value) => {
         inflight.delete(key);
-        void this.store(self, args, key, value, this.clock() - start);
+        void this.store(self, args, key, value, this.clock() - start, tokens);
         return value;
       },
       (error) => {
@@ -174,20 +212,17 @@ export class CachedCall extends CallSite {
   }
 
   private viaAsyncBackend(registration: Registration, self: unknown, args: unknown[]): Promise<unknown> {
-    const generation = this.awaitGeneration(registration);
-    if (generation !== undefined) {
-      // A backend that could not answer for the generation will not answer the lookup either.
-      return generation.then((answered) => (answered ? this.viaAsyncBackend(registration, self, args) : this.run(self, args)));
-    }
     let key = this.knownKey(args);
-    if (key === undefined) {
-      try {
+    let records: readonly string[] | undefined;
+    try {
+      if (key === undefined) {
         key = this.keyFor(self, args);
-      } catch (error) {
-        return Promise.reject(error);
+        // Learnt now, while the arguments are as they were called: a caller may change them later.
+        this.learnKey(args, key);
       }
-      // Learnt now, while the arguments are as they were called: a caller may change them later.
-      this.learnKey(args, key);
+      if (this.checks) records = this.recordsFor(self, args);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const inflight = registration.inflight;
     const pending = inflight.get(key);
@@ -197,22 +232,30 @@ export class CachedCall extends CallSite {
     // registration, since promise reactions never run synchronously.
     let lookup: unknown;
     try {
-      lookup = registration.backend.lookup(key);
+      lookup = records === undefined ? registration.backend.lookup(key) : readChecked(registration.backend, key, records);
     } catch (error) {
       lookup = Promise.reject(error);
     }
     const call = Promise.resolve(lookup).then(
-      (entry) => {
-        if (entry === MISS) return this.afterMiss(registration, self, args, key);
+      (found) => {
+        let entry: unknown;
+        let tokens: readonly string[] | undefined;
+        if (records === undefined) entry = this.unchecked(found);
+        else {
+          const checked = found as Checked;
+          ({ entry, tokens } = checked);
+          if (checked.unreadable !== undefined) this.report(registration, key, 'get', checked.unreadable);
+        }
+        if (entry === MISS) return this.afterMiss(registration, self, args, key, records, tokens);
         inflight.delete(key);
         this.hit(registration, key);
-        return this.enveloped ? this.served(registration, self, args, key, entry) : entry;
+        return this.enveloped ? this.served(registration, self, args, key, entry, tokens) : entry;
       },
       (error) => {
         this.report(registration, key, 'get', error);
         // Fail-open: the caller gets a computed value; a store (or a lock) would only wait on the
         // same fault. An entry that cannot be read is a miss instead, and the new value replaces it.
-        if (error instanceof CacheSerializationError) return this.afterMiss(registration, self, args, key);
+        if (error instanceof CacheSerializationError) return this.afterMiss(registration, self, args, key, records, undefined);
         return this.unregisterAfter(registration, key, () => this.run(self, args));
       },
     );
@@ -220,20 +263,29 @@ export class CachedCall extends CallSite {
     return call;
   }
 
-  private afterMiss(registration: Registration, self: unknown, args: unknown[], key: string): Promise<unknown> {
+  private afterMiss(
+    registration: Registration,
+    self: unknown,
+    args: unknown[],
+    key: string,
+    records: readonly string[] | undefined,
+    tokens: readonly string[] | undefined,
+  ): Promise<unknown> {
     this.miss(registration, key);
-    if (!(this.options.lock ?? moduleConfig().lock)) return this.unregisterAfter(registration, key, () => this.computeAndStore(self, args, key));
+    const compute = (): Promise<unknown> => this.computeAndStore(self, args, key, tokens);
+    if (!(this.options.lock ?? moduleConfig().lock)) return this.unregisterAfter(registration, key, compute);
+    const backend = registration.backend;
     return this.unregisterAfter(registration, key, () =>
       computeUnderLock({
-        backend: registration.backend,
+        backend,
         key,
         lockTimeout: this.options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
         lockTtl: this.options.lockTtl ?? DEFAULT_LOCK_TTL,
-        compute: () => this.computeAndStore(self, args, key),
+        compute,
         poll: async () => {
-          const entry = await registration.backend.lookup(key);
+          const entry = records === undefined ? this.unchecked(await backend.lookup(key)) : (await readChecked(backend, key, records)).entry;
           if (entry === MISS) return undefined;
-          return { value: this.enveloped ? this.served(registration, self, args, key, entry) : entry };
+          return { value: this.enveloped ? this.served(registration, self, args, key, entry, tokens) : entry };
         },
         report: (operation, error) => this.report(registration, key, operation, error),
       }),
@@ -249,10 +301,10 @@ export class CachedCall extends CallSite {
     }
   }
 
-  private async computeAndStore(self: unknown, args: unknown[], key: string): Promise<unknown> {
+  private async computeAndStore(self: unknown, args: unknown[], key: string, tokens: readonly string[] | undefined): Promise<unknown> {
     const start = this.clock();
     const value = await this.run(self, args);
-    await this.store(self, args, key, value, this.clock() - start);
+    await this.store(self, args, key, value, this.clock() - start, tokens);
     return value;
   }
 
@@ -272,23 +324,30 @@ export class CachedCall extends CallSite {
    * The value of an entry with freshness. Past it (within `staleTtl`), or early by XFetch's
    * draw (`now - computeMs·beta·ln(random) ≥ freshUntil`), one refresh starts in the background.
    */
-  private served(registration: Registration, self: unknown, args: unknown[], key: string, entry: unknown): unknown {
+  private served(registration: Registration, self: unknown, args: unknown[], key: string, entry: unknown, tokens: readonly string[] | undefined): unknown {
     if (!isEntry(entry)) return entry;
     const freshUntil = entry[FRESH_UNTIL];
     if (freshUntil !== 0) {
       const now = Date.now();
       if (freshUntil <= now) {
         if (staleChannel.hasSubscribers) staleChannel.publish({ method: this.label, backend: registration.name, key });
-        this.refreshInBackground(registration, self, args, key, 'stale');
+        this.refreshInBackground(registration, self, args, key, tokens, 'stale');
       } else if (this.beta !== 0 && now - entry.computeMs * this.beta * Math.log(Math.random()) >= freshUntil) {
-        this.refreshInBackground(registration, self, args, key, 'early');
+        this.refreshInBackground(registration, self, args, key, tokens, 'early');
       }
     }
     return entry.value;
   }
 
   /** Fail-safe: a refresh that throws leaves the current value in place and is reported. */
-  private refreshInBackground(registration: Registration, self: unknown, args: unknown[], key: string, kind: 'stale' | 'early'): void {
+  private refreshInBackground(
+    registration: Registration,
+    self: unknown,
+    args: unknown[],
+    key: string,
+    tokens: readonly string[] | undefined,
+    kind: 'stale' | 'early',
+  ): void {
     const refreshing = registration.refreshing;
     if (refreshing.has(key)) return;
     refreshing.add(key);
@@ -299,7 +358,7 @@ export class CachedCall extends CallSite {
     const start = performance.now();
     Promise.resolve()
       .then(() => this.run(self, args))
-      .then((value) => this.store(self, args, key, value, performance.now() - start))
+      .then((value) => this.store(self, args, key, value, performance.now() - start, tokens))
       .then(done, (error) => {
         done();
         this.report(registration, key, 'refresh', error);
@@ -322,82 +381,26 @@ export class CachedCall extends CallSite {
     return { [FRESH_UNTIL]: ttl ? Date.now() + ttl * 1000 : 0, value, computeMs } satisfies Entry;
   }
 
-  /** Records the entry under its tags; a failure is reported and leaves the value cached. */
-  protected override stored(
-    self: unknown,
-    args: unknown[],
-    key: string,
-    registration: Registration,
-    ttl: number | undefined,
-  ): void | Promise<void> {
-    void super.stored(self, args, key, registration, ttl);
-    const option = this.options.tags;
-    if (option === undefined) return;
-    const report = (error: unknown): void => this.report(registration, key, 'tag', error);
-    try {
-      const tags = typeof option === 'function' ? option.apply(self, args) : option;
-      const physical = this.physicalTtl(ttl) ?? 0;
-      const recorded = tags.map((tag) => recordTag(registration.backend, key, tag, physical));
-      if (recorded.some(isThenable)) return Promise.all(recorded).then(() => undefined, report);
-    } catch (error) {
-      report(error);
-    }
-  }
-
-  private generationKey(): string {
-    return `${this.customBase}hoard:gen:${this.label}`;
-  }
-
-  /** A memory backend's generation is read here, once; a shared one's by awaitGeneration. */
-  protected override refreshed(registration: Registration): void {
-    if (this.options.key !== undefined) return;
-    const backend = registration.backend;
-    if (!backend.synchronous) {
-      this.generationKnown = false;
-      this.generationCheckAt = 0;
-      return;
-    }
-    const stored = backend.get(this.generationKey());
-    // An LRU may have evicted the counter; this process's own count is still right.
-    this.generation = Math.max(this.generation, typeof stored === 'number' ? stored : 0);
-  }
-
   /**
-   * On a shared backend another process may bump the generation, so it is re-read at most once
-   * a second. The first call waits for it (its key depends on it); later ones do not.
+   * Which records lookups read. A method's generation is in play on a shared backend always
+   * (another process may invalidate it); on a memory backend once it was invalidated.
    */
-  private awaitGeneration(registration: Registration): Promise<boolean> | undefined {
-    if (this.options.key !== undefined) return undefined;
-    const now = Date.now();
-    if (now >= this.generationCheckAt && this.generationRead === undefined) {
-      this.generationCheckAt = now + GENERATION_RECHECK_MS;
-      const read = this.readGeneration(registration);
-      this.generationRead = read;
-      void read.then(() => {
-        this.generationRead = undefined;
-      });
+  protected override refreshed(registration: Registration): void {
+    const { key, tags, namespace } = this.options;
+    const records: string[] = [];
+    if (key === undefined) {
+      const generation = generationKey(namespace, this.label);
+      const backend = registration.backend;
+      if (!backend.synchronous || this.invalidatedHere || backend.has(generation)) records.push(generation);
     }
-    return this.generationKnown ? undefined : this.generationRead;
-  }
-
-  /** True when the backend answered. */
-  private async readGeneration(registration: Registration): Promise<boolean> {
-    const key = this.generationKey();
-    try {
-      const stored = await registration.backend.get(key);
-      this.setGeneration(typeof stored === 'number' ? stored : 0);
-      this.generationKnown = true;
-      return true;
-    } catch (error) {
-      this.report(registration, key, 'get', error);
-      return false;
-    }
+    if (Array.isArray(tags)) records.push(...tags.map(tagKey));
+    this.records = records.length === 0 ? undefined : records;
+    this.checks = this.records !== undefined || typeof tags === 'function';
   }
 
   /** Deletes the entry stored for `args` (`CacheModule.invalidate`); key functions get no `this`. */
   async invalidate(target: Function, args: unknown[]): Promise<boolean> {
     const registration = this.resolve(target.prototype ?? target);
-    if (!registration.backend.synchronous) await this.awaitGeneration(registration);
     const key = this.keyFor(undefined, args);
     const existed = await registration.backend.delete(key);
     this.emit(state.events.evict, key);
@@ -406,7 +409,7 @@ export class CachedCall extends CallSite {
 
   /**
    * `CacheModule.invalidate(Class, 'method')`: every entry of the method is left behind in O(1)
-   * by bumping its generation, which is part of its keys; nothing is scanned.
+   * by giving its generation record a new token; nothing is scanned.
    */
   async invalidateAll(target: Function): Promise<void> {
     const registration = this.resolve(target.prototype ?? target);
@@ -416,11 +419,10 @@ export class CachedCall extends CallSite {
           'Invalidate them by key (@CacheEvict, invalidate with arguments) or by tags.',
       );
     }
-    const backend = registration.backend;
-    const key = this.generationKey();
-    await backend.add(key, 0, 0);
-    this.setGeneration(await backend.increment(key));
-    this.generationKnown = true;
+    this.invalidatedHere = true;
+    this.refreshed(registration);
+    const key = generationKey(this.options.namespace, this.label);
+    await registration.backend.set(key, newToken(), 0);
     this.emit(state.events.evict, key);
   }
 }

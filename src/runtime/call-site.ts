@@ -1,12 +1,13 @@
 import { CacheConfigError, notRegisteredError } from '../errors.js';
 import { encodeArguments } from '../keys/encode.js';
+import { derivedBase, entryBase, isReserved } from '../module/keyspace.js';
 import { KnownKeys } from '../keys/known-keys.js';
-import { moduleConfig } from '../module/config.js';
 import type { Topic } from '../module/events.js';
 import { state, DEFAULT_BACKEND, type Registration } from '../module/state.js';
 import type { Counter } from '../module/stats.js';
 import type { ObservableClass } from './observable.js';
 import type { CachedOptions, TargetOptions } from './options.js';
+import { stamped } from './records.js';
 
 export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
@@ -28,6 +29,13 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
+function reservedError(label: string, key: string): CacheConfigError {
+  return new CacheConfigError(
+    `${label}: the key ${JSON.stringify(key)} starts with keyPrefix + 'hoard:', where hoard keeps its own records and locks. ` +
+      'Choose another custom key or namespace.',
+  );
+}
+
 export function isAsyncFunction(fn: Function): boolean {
   return (fn as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'AsyncFunction';
 }
@@ -41,11 +49,10 @@ export abstract class CallSite {
   private version = -1;
   protected registration!: Registration;
   protected counter!: Counter;
+  /** What derived keys start with (see keys/keyspace.ts). */
   private keyBase = '';
-  /** keyPrefix + `v<version>:` + namespace + `:`: what custom keys and hoard's own entries start with. */
-  protected customBase = '';
-  /** Bumped by `CacheModule.invalidate(Class, 'method')`; part of derived keys when not 0. */
-  protected generation = 0;
+  /** What custom keys start with: keyPrefix + `v<version>:` + namespace + `:`. */
+  private customBase = '';
   /** Derived keys of recent argument lists, so a hit need not encode them again. */
   private readonly knownKeys = new KnownKeys();
 
@@ -81,25 +88,19 @@ export abstract class CallSite {
           'emitDecoratorMetadata records it.',
       );
     }
-    const { keyPrefix, version } = moduleConfig();
     const namespace = this.options.namespace;
-    const versioned = version === undefined ? keyPrefix : `${keyPrefix}v${version}:`;
-    this.customBase = namespace === undefined ? versioned : `${versioned}${namespace}:`;
+    this.customBase = entryBase(namespace);
+    this.keyBase = derivedBase(namespace, label);
+    if (this.options.key === undefined && isReserved(this.keyBase)) throw reservedError(label, this.keyBase);
+    this.knownKeys.forget();
     this.registration = registration;
     this.counter = state.methodCounters.for(label);
     this.version = state.version;
     this.refreshed(registration);
-    this.setGeneration(this.generation);
   }
 
   /** After the backend or configuration changed: for subclasses that keep state per backend. */
   protected refreshed(_registration: Registration): void {}
-
-  protected setGeneration(generation: number): void {
-    this.generation = generation;
-    this.keyBase = generation === 0 ? `${this.customBase}${this.label}:` : `${this.customBase}${this.label}@${generation}:`;
-    this.knownKeys.forget();
-  }
 
   /** The key derived for `args` when they were learnt since the key prefix last changed. */
   protected knownKey(args: ArrayLike<unknown>): string | undefined {
@@ -115,12 +116,13 @@ export abstract class CallSite {
   protected keyFor(self: unknown, args: ArrayLike<unknown>): string {
     const key = this.options.key;
     if (key === undefined) return encodeArguments(args, this.label, this.keyBase);
-    if (typeof key === 'string') return this.customBase + key;
-    const custom = key.apply(self, args as unknown[]);
+    const custom = typeof key === 'string' ? key : key.apply(self, args as unknown[]);
     if (typeof custom !== 'string') {
       throw new CacheConfigError(`${this.label}: the \`key\` function returned ${typeof custom}, not a string`);
     }
-    return this.customBase + custom;
+    const full = this.customBase + custom;
+    if (isReserved(full)) throw reservedError(this.label, full);
+    return full;
   }
 
   /** Setup errors reach the caller the way its own errors would: a rejection for async methods. */
@@ -143,22 +145,24 @@ export abstract class CallSite {
 
   /**
    * Stores a computed result, unless `unless` says not to; faults are reported, not thrown.
-   * `computeMs` is how long the method took (kept beside the value for early refresh).
+   * `computeMs` is how long the method took (kept beside the value for early refresh); `tokens`
+   * are those of the records the value was computed under (see runtime/records.ts).
    */
-  protected store(self: unknown, args: unknown[], key: string, value: unknown, computeMs = 0): void | Promise<void> {
+  protected store(self: unknown, args: unknown[], key: string, value: unknown, computeMs = 0, tokens?: readonly string[]): void | Promise<void> {
     const unless = this.options.unless;
     if (unless !== undefined && unless.call(self, value, ...args)) return;
     const registration = this.registration;
     const ttl = this.ttlOfWrite();
     try {
-      const done = registration.backend.set(key, this.entryOf(value, ttl, computeMs), this.physicalTtl(ttl));
+      const entry = this.entryOf(value, ttl, computeMs);
+      const done = registration.backend.set(key, tokens === undefined ? entry : stamped(entry, tokens), this.physicalTtl(ttl));
       if (isThenable(done)) {
         return Promise.resolve(done).then(
-          () => this.stored(self, args, key, registration, ttl),
+          () => this.stored(key, registration),
           (error) => this.report(registration, key, 'set', error),
         );
       }
-      return this.stored(self, args, key, registration, ttl);
+      this.stored(key, registration);
     } catch (error) {
       this.report(registration, key, 'set', error);
     }
@@ -179,14 +183,7 @@ export abstract class CallSite {
     return value;
   }
 
-  /** After a successful write. */
-  protected stored(
-    _self: unknown,
-    _args: unknown[],
-    key: string,
-    registration: Registration,
-    _ttl: number | undefined,
-  ): void | Promise<void> {
+  private stored(key: string, registration: Registration): void {
     this.emit(state.events.set, key, registration.name);
   }
 

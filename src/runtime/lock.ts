@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CacheBackend } from '../backends/backend.js';
+import { lockKey as lockKeyOf } from '../module/keyspace.js';
 import { lockChannel } from '../module/channels.js';
-import { moduleConfig } from '../module/config.js';
 
 /** Defaults of `lockTimeout` and `lockTtl`, in seconds. */
 export const DEFAULT_LOCK_TIMEOUT = 5;
@@ -33,7 +33,7 @@ export interface LockedComputation<T> {
  */
 export async function computeUnderLock<T>(job: LockedComputation<T>): Promise<T> {
   const { backend } = job;
-  const lockKey = `${moduleConfig().keyPrefix}hoard:lock:${job.key}`;
+  const lockKey = lockKeyOf(job.key);
   const token = randomBytes(12).toString('base64url');
   const deadline = Date.now() + job.lockTimeout * 1000;
   for (let delay = FIRST_POLL_MS; ; delay = Math.min(delay * 2, LAST_POLL_MS)) {

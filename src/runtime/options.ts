@@ -27,7 +27,8 @@ export interface TargetOptions {
 /** Options of `@Cached` (all optional). */
 export interface CachedOptions extends TargetOptions {
   /**
-   * Seconds the value is kept, fractions allowed; `0` = never expires.
+   * Seconds the value is kept, fractions allowed; `0` = never expires; at most 2^31 − 1 (about
+   * 68 years, what every backend stores), or the decorator throws a `TypeError`.
    * Default: the backend's `defaultTtl`, else `CacheModule.configure({ defaultTtl })` (300).
    */
   ttl?: number;

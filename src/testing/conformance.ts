@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { MISS, type CacheBackend } from '../backends/backend.js';
 import { Cached } from '../decorators/cached.js';
 import { CacheArgumentError } from '../errors.js';
+import { generationKey, tagKey } from '../module/keyspace.js';
 import { CacheModule } from '../module/cache-module.js';
 import { moduleConfig } from '../module/config.js';
+import { cached } from '../runtime/cached-function.js';
 
 /** What the suite asks of the backend under test. */
 export interface ConformanceContext {
@@ -144,15 +146,19 @@ export function runBackendConformance(describeName: string, factory: BackendFact
     }
 
     let registrations = 0;
+    const names: string[] = [];
 
     /** Registers a fresh backend under a name of its own, as an application would, and returns the name. */
     async function registered(): Promise<string> {
       const name = `conformance-${runId}-${registrations++}`;
       CacheModule.register(name, await make());
+      names.push(name);
       return name;
     }
 
+    // Unregistered and closed after each test: what later tests invalidate must not reach them.
     afterEach(async () => {
+      for (const name of names.splice(0)) CacheModule.unregister(name);
       const backends = made.splice(0);
       for (const backend of backends) await backend.clear();
       for (const backend of backends) await backend.close();
@@ -193,11 +199,15 @@ export function runBackendConformance(describeName: string, factory: BackendFact
         assert.equal(await cache.get('x'.repeat(299)), undefined);
       });
 
-      it('rejects a negative or non-finite ttl', async () => {
+      it('rejects a negative or non-finite ttl, and one above the 2^31 − 1 seconds every backend stores', async () => {
         const cache = await make();
         await assert.rejects(async () => cache.set('k', 1, -1), TypeError);
         await assert.rejects(async () => cache.set('k', 1, NaN), TypeError);
+        await assert.rejects(async () => cache.set('k', 1, 1e16), TypeError);
+        await assert.rejects(async () => cache.add('k', 1, 2 ** 31), TypeError);
         assert.equal(await cache.has('k'), false);
+        await cache.set('k', 1, 2 ** 31 - 1);
+        assert.equal(await cache.get('k'), 1);
       });
     });
 
@@ -460,6 +470,60 @@ export function runBackendConformance(describeName: string, factory: BackendFact
         const results = await Promise.all(Array.from({ length: 20 }, () => service.slow('k')));
         assert.deepEqual(new Set(results), new Set(['value of k']));
         assert.equal(runs, 1);
+      });
+
+      // A server may lose any record hoard keeps for itself (an LRU eviction, a failover, a flush):
+      // here it is deleted directly, as that would.
+      it('never brings invalidated entries back when a method generation record is lost', async () => {
+        const backend = await registered();
+        let version = 1;
+        /** A class of its own per call: a second one stands for another process reading the method afresh. */
+        function orders() {
+          class Orders {
+            @Cached({ backend, ttl: 60 })
+            async total(id: number): Promise<string> {
+              return `${id}@v${version}`;
+            }
+          }
+          return Orders;
+        }
+        const First = orders();
+        assert.equal(await new First().total(1), '1@v1');
+        await CacheModule.invalidate(First, 'total');
+        version = 2;
+        assert.equal(await new First().total(1), '1@v2');
+        await CacheModule.get(backend).delete(generationKey(undefined, 'Orders.total'));
+        version = 3;
+        // A memory backend belongs to one process: only a shared one has another to ask.
+        if (!CacheModule.get(backend).synchronous) assert.equal(await new (orders())().total(1), '1@v3');
+        assert.equal(await new First().total(1), '1@v3');
+        assert.equal(await new First().total(1), '1@v3');
+      });
+
+      it('never brings invalidated entries back when a tag record is lost', async () => {
+        // invalidateTags reaches every registered backend: only this test's may be registered.
+        CacheModule.reset();
+        const backend = await registered();
+        let version = 1;
+        const profile = cached(async (id: string) => `${id}@v${version}`, {
+          name: 'profile',
+          backend,
+          ttl: 60,
+          tags: (id: string) => [`user:${id}`, 'users'],
+        });
+        assert.equal(await profile('1'), '1@v1');
+        assert.equal(await profile('2'), '2@v1');
+        await CacheModule.get(backend).delete(tagKey('user:1'));
+        version = 2;
+        await CacheModule.invalidateTags(['user:1']);
+        assert.equal(await profile('1'), '1@v2');
+        assert.equal(await profile('2'), '2@v1');
+        await CacheModule.invalidateTags(['users']);
+        await CacheModule.get(backend).delete(tagKey('users'));
+        version = 3;
+        assert.equal(await profile('2'), '2@v3');
+        assert.equal(await profile('1'), '1@v3');
+        assert.equal(await profile('1'), '1@v3');
       });
     });
   });

@@ -419,9 +419,11 @@ describe('MemcachedBackend', function () {
         expect(errors.length).to.be.at.least(1);
         expect(errors[0]).to.include({ backend: 'mc' });
         expect(errors[0]!.error).to.be.instanceOf(CacheBackendError);
-        // Keys on the live servers stayed hits; the dead server's keys were recomputed, then cached elsewhere.
+        // The dead server's keys were recomputed, then cached elsewhere. Keys on the live servers
+        // stayed hits, unless the method's generation record was on the dead one: then every
+        // entry missed once, as losing a record must make it (SPEC §12).
         const recomputed = ids.filter((id) => runs.get(id)! > 1);
-        expect(recomputed.length).to.be.within(1, ids.length - 1);
+        expect(recomputed.length).to.be.within(1, ids.length);
         expect(recomputed.every((id) => runs.get(id)! <= 3)).to.equal(true);
         const settled = new Map(runs);
         for (const id of ids) expect(await prices.price(id)).to.equal(id * 10);
