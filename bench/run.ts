@@ -19,6 +19,7 @@ import { remoteHit } from './scenarios/remote.js';
 import { tieredHit } from './scenarios/tiered.js';
 import { stampede } from './scenarios/stampede.js';
 import { defences } from './scenarios/defences.js';
+import { storedValues } from './scenarios/stored-values.js';
 import { memorySubjects } from './subjects/memory.js';
 import { memcachedSubjects } from './subjects/memcached.js';
 import { redisSubjects } from './subjects/redis.js';
@@ -100,6 +101,7 @@ const scenarios: Scenario[] = [
     ],
   },
   { name: 'defences', run: async (budget) => [await defences(await redis(), budget === QUICK)] },
+  { name: 'stored-values', run: async (budget) => [await storedValues(await redis(), budget)] },
   { name: 'heap', run: (budget) => heap(budget.repetitions) },
 ];
 
