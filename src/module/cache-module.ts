@@ -1,7 +1,7 @@
 import type { CacheBackend } from '../backends/backend.js';
 import { callSiteOf } from '../decorators/adapter.js';
 import { CacheConfigError, notRegisteredError } from '../errors.js';
-import { CachedCall } from '../runtime/cached-call.js';
+import { isCachedCall } from '../runtime/cached-call.js';
 import { invalidateTag } from '../runtime/tags.js';
 import { assertSeconds, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
 import type { CacheEventName, CacheListener } from './events.js';
@@ -95,7 +95,7 @@ export const CacheModule = {
    */
   async invalidate(target: Function, method: string, ...args: unknown[]): Promise<boolean> {
     const site = callSiteOf(target.prototype?.[method]) ?? callSiteOf((target as unknown as Record<string, unknown>)[method]);
-    if (!(site instanceof CachedCall)) {
+    if (!isCachedCall(site)) {
       throw new CacheConfigError(`CacheModule.invalidate: ${target.name}.${method} is not decorated with @Cached`);
     }
     if (args.length !== 0) return site.invalidate(target, args);
