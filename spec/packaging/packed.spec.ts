@@ -58,6 +58,28 @@ describe('packaging: the packed tarball in a new project', function () {
     }
   });
 
+  for (const [node, binary] of [
+    [process.version, process.execPath],
+    ['v20.18.3', OLD_NODE],
+  ] as const) {
+    it(`loads every entry point by require() and by import on Node ${node}, with the same exports`, async () => {
+      const script = join(installed.dir, 'load-all.cjs');
+      writeFileSync(
+        script,
+        `(async () => {
+          for (const entry of ${JSON.stringify(installed.entryPoints)}) {
+            const required = Object.keys(require(entry)).sort();
+            const imported = Object.keys(await import(entry)).filter((name) => name !== 'default').sort();
+            if (required.join() !== imported.join() || required.length === 0) throw new Error(entry + ': ' + required + ' / ' + imported);
+            process.stdout.write(entry + ' ' + process.version + '\\n');
+          }
+        })().catch((error) => { console.error(error); process.exitCode = 1; });`,
+      );
+      const output = await run(binary, [script], installed.dir);
+      expect(output).to.equal(installed.entryPoints.map((entry) => `${entry} ${node}\n`).join(''));
+    });
+  }
+
   describe('a CommonJS TypeScript project (module: commonjs, legacy decorators)', () => {
     let project: string;
 
