@@ -1,14 +1,14 @@
 /**
  * The package as users install it: `npm pack` output installed into a new project, then used
  * by a CommonJS TypeScript project under Jest 30 and Jest 29 (no Jest configuration), by plain
- * `require` on Node 20.18 (which has no require(esm)), by an ES module program that loads both
+ * `require` on Node 20.0 and 20.18 (which have no require(esm)), by an ES module program that loads both
  * builds at once, and by TypeScript under every module resolution it offers.
  */
 import { expect } from 'chai';
 import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
-import { installPacked, OLD_NODE, run, tool, type Installation } from './support.js';
+import { installPacked, OLD_NODES, run, tool, type Installation } from './support.js';
 
 const tsc = tool('typescript/bin/tsc');
 
@@ -58,10 +58,7 @@ describe('packaging: the packed tarball in a new project', function () {
     }
   });
 
-  for (const [node, binary] of [
-    [process.version, process.execPath],
-    ['v20.18.3', OLD_NODE],
-  ] as const) {
+  for (const { version: node, path: binary } of [{ version: process.version, path: process.execPath }, ...OLD_NODES]) {
     it(`loads every entry point by require() and by import on Node ${node}, with the same exports`, async () => {
       const script = join(installed.dir, 'load-all.cjs');
       writeFileSync(
@@ -98,14 +95,16 @@ describe('packaging: the packed tarball in a new project', function () {
       });
     }
 
-    it('passes its tests under Jest 30 on Node 20.18', async () => {
-      const output = await run(OLD_NODE, [tool('jest/bin/jest.js'), '--ci', 'build'], project);
-      expect(output).to.match(/Tests:\s+4 passed, 4 total/);
-    });
+    for (const { version, path } of OLD_NODES) {
+      it(`passes its tests under Jest 30 on Node ${version}`, async () => {
+        const output = await run(path, [tool('jest/bin/jest.js'), '--ci', 'build'], project);
+        expect(output).to.match(/Tests:\s+4 passed, 4 total/);
+      });
 
-    it('loads with plain require() on Node 20.18, which cannot require ES modules', async () => {
-      expect(await run(OLD_NODE, ['build/main.js'], project)).to.equal('hoard loaded by require() on Node v20.18.3\n');
-    });
+      it(`loads with plain require() on Node ${version}, which cannot require ES modules`, async () => {
+        expect(await run(path, ['build/main.js'], project)).to.equal(`hoard loaded by require() on Node ${version}\n`);
+      });
+    }
   });
 
   describe('an ES module TypeScript project (module: nodenext, standard decorators)', () => {
@@ -120,9 +119,11 @@ describe('packaging: the packed tarball in a new project', function () {
       expect(await run(process.execPath, ['build/main.js'], project)).to.equal(`hoard loaded by import and require() on Node ${process.version}\n`);
     });
 
-    it('does the same on Node 20.18', async () => {
-      expect(await run(OLD_NODE, ['build/main.js'], project)).to.equal('hoard loaded by import and require() on Node v20.18.3\n');
-    });
+    for (const { version, path } of OLD_NODES) {
+      it(`does the same on Node ${version}`, async () => {
+        expect(await run(path, ['build/main.js'], project)).to.equal(`hoard loaded by import and require() on Node ${version}\n`);
+      });
+    }
   });
 
   describe('TypeScript resolves the types of every entry point', () => {

