@@ -43,8 +43,27 @@ export class CacheArgumentError extends TypeError {
   readonly code: CacheErrorCode = CacheErrorCode.ARGUMENT;
 }
 
+/** Marks hoard's error classes, whichever copy of hoard defined them. */
+const HOARD_ERROR = Symbol.for('hoard.error');
+
 /** Base class of the errors hoard finds while the cache works (see the rule above), so callers can tell them from their own. */
 export abstract class CacheError extends Error {
+  /** @internal */
+  static readonly [HOARD_ERROR] = true;
+
+  /**
+   * `instanceof` also holds for an error made by the other build of hoard in this process (its
+   * ES module and CommonJS builds each define these classes): a class in the error's prototype
+   * chain that is a hoard error class of the same name counts as this one.
+   */
+  static override [Symbol.hasInstance](this: Function, value: unknown): boolean {
+    for (let proto = value == null ? null : Object.getPrototypeOf(value); proto != null; proto = Object.getPrototypeOf(proto)) {
+      const constructor = (proto as { constructor?: Function & { [HOARD_ERROR]?: true } }).constructor;
+      if (constructor === this || (constructor?.[HOARD_ERROR] === true && constructor.name === this.name)) return true;
+    }
+    return false;
+  }
+
   /** The class name, also on the subclasses, so logs and `error.name` checks can tell them apart. */
   override name = 'CacheError';
   /** Stable across releases: see {@link CacheErrorCode}. */

@@ -3,15 +3,13 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { startMemcached, startRedis, type ManagedServer } from '../support/servers.js';
 
 /*
  * Distributed single flight across real processes: each child registers a backend on the
  * same server and calls one cached function on a cold key 50 times at once.
  */
-const hoardEntry = pathToFileURL(createRequire(import.meta.url).resolve('hoard')).href;
+const hoardEntry = import.meta.resolve('hoard');
 
 const childSource = `
 import { cached, CacheModule, RedisBackend, MemcachedBackend } from ${JSON.stringify(hoardEntry)};

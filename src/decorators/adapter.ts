@@ -1,4 +1,5 @@
 import { CacheArgumentError } from '../errors.js';
+import { processWide } from '../module/process-wide.js';
 import { isAsyncFunction, type AnyFunction, type Callee, type CallSite } from '../runtime/call-site.js';
 import { observableClassFromType } from '../runtime/observable.js';
 
@@ -13,8 +14,11 @@ export interface HoardMethodDecorator {
   <T extends Method>(target: object, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<T>): TypedPropertyDescriptor<T>;
 }
 
-/** The call site behind each decorated method, so `CacheModule.invalidate(Class, 'method')` can find it. */
-const sites = new WeakMap<Function, CallSite>();
+/**
+ * The call site behind each decorated method, so `CacheModule.invalidate(Class, 'method')` can
+ * find it, also for a method decorated through the other build of hoard.
+ */
+const sites = processWide('sites', () => new WeakMap<Function, CallSite>());
 
 export function callSiteOf(fn: unknown): CallSite | undefined {
   return typeof fn === 'function' ? sites.get(fn) : undefined;

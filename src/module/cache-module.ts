@@ -2,9 +2,9 @@ import type { CacheBackend } from '../backends/backend.js';
 import { assertSeconds } from '../backends/ttl.js';
 import { callSiteOf } from '../decorators/adapter.js';
 import { CacheArgumentError, CacheConfigError, notRegisteredError } from '../errors.js';
-import { tagKey } from './keyspace.js';
-import { CachedCall } from '../runtime/cached-call.js';
+import { isCachedCall } from '../runtime/cached-call.js';
 import { backendContext, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
+import { tagKey } from './keyspace.js';
 import type { CacheEventName, CacheListener } from './events.js';
 import { DEFAULT_BACKEND, state } from './state.js';
 import type { CacheStats } from './stats.js';
@@ -97,7 +97,7 @@ export const CacheModule = {
    */
   async invalidate(target: Function, method: string, ...args: unknown[]): Promise<boolean> {
     const site = callSiteOf(target.prototype?.[method]) ?? callSiteOf((target as unknown as Record<string, unknown>)[method]);
-    if (!(site instanceof CachedCall)) {
+    if (!isCachedCall(site)) {
       throw new CacheConfigError(`CacheModule.invalidate: ${target.name}.${method} is not decorated with @Cached`);
     }
     if (args.length !== 0) return site.invalidate(target, args);

@@ -1,6 +1,7 @@
 import type { CacheBackend } from '../backends/backend.js';
 import { Inflight } from '../runtime/inflight.js';
 import { CacheEvents } from './events.js';
+import { processWide } from './process-wide.js';
 import { Counter, CounterMap } from './stats.js';
 
 /** A registered backend with what the call path keeps beside it. */
@@ -67,9 +68,7 @@ class ModuleState {
   }
 }
 
-const STATE = Symbol.for('hoard.state');
-
 /** One state per process, even when two copies of the package are loaded. */
-export const state: ModuleState = ((globalThis as { [STATE]?: ModuleState })[STATE] ??= new ModuleState());
+export const state: ModuleState = processWide('state', () => new ModuleState());
 
 export const DEFAULT_BACKEND = 'default';

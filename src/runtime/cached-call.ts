@@ -11,6 +11,14 @@ import type { CachedOptions } from './options.js';
 import { isStamped, newToken, readChecked, type Checked } from './records.js';
 
 /**
+ * Whether `site` is a `@Cached` one. Asked by shape, not with `instanceof`: the site may come
+ * from the other build of hoard loaded in this process, whose CachedCall is another class.
+ */
+export function isCachedCall(site: CallSite | undefined): site is CachedCall {
+  return typeof (site as Partial<CachedCall> | undefined)?.invalidateAll === 'function';
+}
+
+/**
  * With `staleTtl` or `earlyRefresh` an entry carries, beside the value, the moment it stops
  * being fresh (ms since the epoch, 0 = never) and how long the method took to compute it.
  */
