@@ -1,9 +1,9 @@
-import { MemoryBackend } from 'hoard';
+import { CacheModule, MemoryBackend } from 'hoard';
 import { LRUCache } from 'lru-cache';
 import { interleave, median } from '../harness.js';
 import type { Section } from '../report.js';
 import { bentocacheWith, floor, hoardMethod, lruCacheWith, memoizee } from '../subjects/memory.js';
-import { TTL_SECONDS } from '../subjects/hoard.js';
+import { cachedMethod, registerBackend, TTL_SECONDS } from '../subjects/hoard.js';
 import { build, jsonKey, type SubjectFactory } from '../subjects/subject.js';
 import { check, Computation, optionsFor, type Value } from '../workload.js';
 
@@ -116,6 +116,69 @@ async function overheadSection(rounds: number): Promise<Section> {
   };
 }
 
+/** Issue 21: many cached methods, each called with many distinct arguments. */
+const METHODS = 200;
+const ARGUMENT_LISTS = 10_000;
+/** The documented default of `CacheModule.configure({ learntKeysBytes })`. */
+const LEARNT_KEYS_DEFAULT = 4 * 1024 * 1024;
+
+/**
+ * Bytes held after METHODS fresh @Cached methods were each called twice with ARGUMENT_LISTS
+ * distinct argument lists (the second call is a hit, which learns the key), with learnt keys
+ * bounded by `learntKeysBytes`. The entries are the same whatever the bound.
+ */
+async function learntKeysRun(learntKeysBytes: number): Promise<number> {
+  CacheModule.configure({ learntKeysBytes });
+  const before = collect();
+  const backend = new MemoryBackend({ maxEntries: METHODS * ARGUMENT_LISTS });
+  const name = registerBackend(backend);
+  const computation = new Computation();
+  const lookups = Array.from({ length: METHODS }, (_, i) => cachedMethod(name, computation, undefined, `m${i}`));
+  for (let pass = 0; pass < 2; pass++) {
+    for (const lookup of lookups) for (let id = 0; id < ARGUMENT_LISTS; id++) check(await lookup(id, optionsFor(id)), id, 'hoard @Cached');
+  }
+  const after = collect();
+  if (computation.runs !== METHODS * ARGUMENT_LISTS) throw new Error(`computed ${computation.runs} times for ${METHODS * ARGUMENT_LISTS} keys`);
+  backend.close();
+  return after - before;
+}
+
+async function learntKeysSection(rounds: number): Promise<Section> {
+  const settings = [
+    { name: 'not learnt (`learntKeysBytes: 0`)', bytes: 0 },
+    { name: 'default bound (4 MiB)', bytes: LEARNT_KEYS_DEFAULT },
+    { name: 'no process-wide bound (as before: 4,096 keys per method)', bytes: Number.MAX_SAFE_INTEGER },
+  ];
+  const samples = await interleave(settings, rounds, (setting) => learntKeysRun(setting.bytes));
+  CacheModule.configure({ learntKeysBytes: LEARNT_KEYS_DEFAULT });
+  const held = samples.map(median);
+  const beyond = (i: number) => held[i]! - held[0]!;
+  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return {
+    title: 'Learnt keys across many methods',
+    description:
+      `${METHODS} @Cached methods on one MemoryBackend, each called with ${ARGUMENT_LISTS / 1000}k distinct argument lists, twice ` +
+      '(the second call is a hit, which learns the key of its arguments so later hits need not encode them). ' +
+      'Heap plus ArrayBuffers after full GCs; "beyond the entries" is the growth over the same run with learning off, ' +
+      'whose entries are the same. Median of the rounds.',
+    columns: ['Learnt keys', 'Held', 'Beyond the entries', 'Rounds (beyond the entries)'],
+    rows: settings.map((setting, i) => [
+      setting.name,
+      mib(held[i]!),
+      i === 0 ? '–' : mib(beyond(i)),
+      i === 0 ? '–' : samples[i]!.map((bytes, round) => mib(bytes - samples[0]![round]!)).join(', '),
+    ]),
+    bars: [],
+    targets: [
+      {
+        target: `learnt keys of ${METHODS} methods × ${ARGUMENT_LISTS / 1000}k arguments within the default bound (${mib(LEARNT_KEYS_DEFAULT)})`,
+        measured: mib(beyond(1)),
+        holds: beyond(1) <= LEARNT_KEYS_DEFAULT,
+      },
+    ],
+  };
+}
+
 export async function heap(rounds: number): Promise<Section[]> {
   const samples = await interleave(subjects, rounds, bytesPerEntry);
   const bytes = samples.map(median);
@@ -138,5 +201,5 @@ export async function heap(rounds: number): Promise<Section[]> {
     bars: [],
     targets: [{ target: `heap per entry at 100k, hoard MemoryBackend ≤ ${BOUND} B`, measured: `${hoard.toFixed(0)} B`, holds: hoard <= BOUND }],
   };
-  return [calls, await overheadSection(rounds)];
+  return [calls, await overheadSection(rounds), await learntKeysSection(rounds)];
 }

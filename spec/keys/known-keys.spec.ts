@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { inspect } from 'node:util';
 import { encodeArguments } from '#src/keys/encode.js';
-import { KnownKeys } from '#src/keys/known-keys.js';
+import { KnownKeys, learntKeysBytes, setLearntKeysBytes } from '#src/keys/known-keys.js';
+import { cached, CacheModule, MemoryBackend } from 'hoard';
 import { argumentList, lookalikeArgumentList, reshuffle } from './arguments.js';
 
 /** The key the call path derives; undefined where encoding rejects the arguments. */
@@ -120,5 +121,60 @@ describe('known keys (the trie that spares a hit its key encoding)', () => {
     known.learn([1], 'old');
     known.forget();
     expect(known.find([1])).to.equal(undefined);
+  });
+});
+
+describe('learnt keys: one bound for the whole process', () => {
+  // A bound of 0 forgets what earlier tests left, so each test starts from an empty budget.
+  beforeEach(() => setLearntKeysBytes(0));
+  afterEach(() => CacheModule.reset());
+
+  it('keeps every call site together within the bound, forgetting the largest trie first', () => {
+    setLearntKeysBytes(60_000);
+    const small = new KnownKeys();
+    small.learn([0, { region: 'eu' }], 'small:0');
+    const sites = Array.from({ length: 10 }, () => new KnownKeys());
+    let most = 0;
+    for (let id = 0; id < 300; id++) {
+      for (const [i, site] of sites.entries()) {
+        site.learn([id, { region: 'eu' }], `site${i}:${id}`);
+        most = Math.max(most, learntKeysBytes());
+      }
+    }
+    expect(most).to.be.at.most(60_000);
+    expect(most, 'the bound was reached').to.be.above(50_000);
+    expect(small.find([0, { region: 'eu' }]), 'the smallest trie keeps its key').to.equal('small:0');
+    expect(sites.some((site, i) => site.find([299, { region: 'eu' }]) === `site${i}:299`), 'the latest keys are learnt').to.equal(true);
+  });
+
+  it('gives a forgotten trie\'s bytes back, and shrinks at once to a lower bound', () => {
+    CacheModule.reset();
+    const before = learntKeysBytes();
+    const known = new KnownKeys();
+    for (let id = 0; id < 100; id++) known.learn([id], `k${id}`);
+    expect(learntKeysBytes()).to.be.above(before + 100 * 56);
+    known.forget();
+    expect(learntKeysBytes()).to.equal(before);
+    for (let id = 0; id < 100; id++) known.learn([id], `k${id}`);
+    CacheModule.configure({ learntKeysBytes: 1_000 });
+    expect(learntKeysBytes()).to.be.at.most(1_000);
+    expect(known.find([99])).to.equal(undefined);
+  });
+
+  it('learns nothing with a bound of 0, and the call path still serves the right values', () => {
+    CacheModule.configure({ learntKeysBytes: 0 });
+    CacheModule.register(new MemoryBackend());
+    const before = learntKeysBytes();
+    let runs = 0;
+    const double = cached((n: number) => (runs++, n * 2), { name: 'double' });
+    for (let pass = 0; pass < 3; pass++) for (let n = 0; n < 50; n++) expect(double(n)).to.equal(n * 2);
+    expect(runs).to.equal(50);
+    expect(learntKeysBytes()).to.equal(before);
+  });
+
+  it('rejects a bound that is not a number of bytes ≥ 0', () => {
+    for (const bad of [-1, Number.NaN, Infinity, '4MB']) {
+      expect(() => CacheModule.configure({ learntKeysBytes: bad as number }), String(bad)).to.throw(TypeError, /learntKeysBytes/);
+    }
   });
 });

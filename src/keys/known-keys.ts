@@ -17,7 +17,7 @@
  * no well-defined key anyway.
  */
 
-/** Keys kept per call site before the trie starts over: a bound on memory (~150 B a key). */
+/** Keys kept per call site before its trie starts over, so one method cannot take the whole budget. */
 const DEFAULT_MAX_KEYS = 4096;
 /** Parts of one argument list, and the nesting depth, past which it is encoded every time. */
 const MAX_PARTS = 32;
@@ -25,10 +25,62 @@ const MAX_DEPTH = 4;
 /** Longer strings are encoded every time, so the trie does not keep a second copy of them. */
 const MAX_STRING = 256;
 
+/** The process-wide default of {@link setLearntKeysBytes}: 4 MiB. */
+export const DEFAULT_LEARNT_KEYS_BYTES = 4 * 1024 * 1024;
+
+/*
+ * What a trie is charged, in bytes of V8 heap (64-bit, no pointer compression): a node is an
+ * object of four fields; a branching Map costs its table, then about a table row per part
+ * (rows double, so up to two); a string (a learnt key, or an argument kept as a part) its
+ * header and one byte a character. The bench's heap scenario checks the estimate.
+ */
+const NODE_BYTES = 56;
+const MAP_BYTES = 200;
+const MAP_ENTRY_BYTES = 56;
+const STRING_BYTES = 24;
+
 const NO_PART = Symbol('no part');
 const OPEN_ARRAY = Symbol('[');
 const OPEN_OBJECT = Symbol('{');
 const CLOSE = Symbol(']');
+
+/**
+ * The bytes every call site's learnt keys share, process-wide: on the global symbol registry, so
+ * two copies of the package loaded in one process share one budget. `holders` are the tries that
+ * hold anything, so the largest can be found and forgotten when the budget is full.
+ */
+interface Budget {
+  limit: number;
+  used: number;
+  readonly holders: Set<KnownKeys>;
+}
+
+const BUDGET = Symbol.for('hoard.learntKeys');
+const pool: Budget = ((globalThis as { [BUDGET]?: Budget })[BUDGET] ??= {
+  limit: DEFAULT_LEARNT_KEYS_BYTES,
+  used: 0,
+  holders: new Set(),
+});
+
+/** Sets the process-wide bound on learnt keys (`CacheModule.configure({ learntKeysBytes })`); 0 = none learnt. */
+export function setLearntKeysBytes(bytes: number): void {
+  pool.limit = bytes;
+  fitBudget();
+}
+
+/** Estimated bytes the learnt keys of every call site hold now. */
+export function learntKeysBytes(): number {
+  return pool.used;
+}
+
+/** Forgets the largest tries until the learnt keys fit the budget again. */
+function fitBudget(): void {
+  while (pool.used > pool.limit) {
+    let largest: KnownKeys | undefined;
+    for (const holder of pool.holders) if (largest === undefined || holder.bytes > largest.bytes) largest = holder;
+    largest!.forget();
+  }
+}
 
 /** Most nodes have one child, kept inline; a Map only appears where paths branch. */
 class Node {
@@ -43,8 +95,12 @@ export class KnownKeys {
 
   private root = new Node();
   private size = 0;
+  /** What this trie is charged against the process-wide budget. */
+  bytes = 0;
   /** Parts the current walk may still take. */
-  private budget = 0;
+  private partsLeft = 0;
+  /** Bytes the current walk has added. */
+  private added = 0;
 
   /** The key learnt for `args`, if any. */
   find(args: ArrayLike<unknown>): string | undefined {
@@ -53,21 +109,33 @@ export class KnownKeys {
 
   /** Remembers `key` as the encoding of `args`; a no-op for arguments the trie does not take. */
   learn(args: ArrayLike<unknown>, key: string): void {
+    if (pool.limit === 0) return;
     if (this.size >= this.maxKeys) this.forget();
+    this.added = 0;
     const node = this.walk(args, true);
-    if (node === undefined || node.key !== undefined) return;
-    node.key = key;
-    this.size++;
+    if (node !== undefined && node.key === undefined) {
+      node.key = key;
+      this.size++;
+      this.added += STRING_BYTES + key.length;
+    }
+    if (this.added === 0) return;
+    this.bytes += this.added;
+    pool.used += this.added;
+    pool.holders.add(this);
+    if (pool.used > pool.limit) fitBudget();
   }
 
-  /** Drops every key: they were built on a key prefix that has changed. */
+  /** Drops every key: they were built on a key prefix that has changed, or the budget is full. */
   forget(): void {
     this.root = new Node();
     this.size = 0;
+    pool.used -= this.bytes;
+    this.bytes = 0;
+    pool.holders.delete(this);
   }
 
   private walk(args: ArrayLike<unknown>, grow: boolean): Node | undefined {
-    this.budget = MAX_PARTS;
+    this.partsLeft = MAX_PARTS;
     let node: Node | undefined = this.root;
     for (let i = 0; node !== undefined && i < args.length; i++) node = this.descend(node, args[i], 0, grow);
     return node;
@@ -75,7 +143,7 @@ export class KnownKeys {
 
   /** The node after `value`'s parts; undefined where the path is unknown (or not taken). */
   private descend(node: Node, value: unknown, depth: number, grow: boolean): Node | undefined {
-    if (--this.budget < 0) return undefined;
+    if (--this.partsLeft < 0) return undefined;
     switch (typeof value) {
       case 'string':
         return value.length > MAX_STRING ? undefined : this.next(node, value, grow);
@@ -118,12 +186,18 @@ export class KnownKeys {
     const child = node.others?.get(part);
     if (child !== undefined || !grow) return child;
     const added = new Node();
+    this.added += NODE_BYTES + (typeof part === 'string' ? STRING_BYTES + part.length : 0);
     // NaN goes in the Map, whose equality finds it again; `===` would not.
     if (node.child === undefined && part === part) {
       node.part = part;
       node.child = added;
     } else {
-      (node.others ??= new Map()).set(part, added);
+      if (node.others === undefined) {
+        node.others = new Map();
+        this.added += MAP_BYTES;
+      }
+      node.others.set(part, added);
+      this.added += MAP_ENTRY_BYTES;
     }
     return added;
   }

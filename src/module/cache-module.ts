@@ -2,6 +2,7 @@ import type { CacheBackend } from '../backends/backend.js';
 import { assertSeconds } from '../backends/ttl.js';
 import { callSiteOf } from '../decorators/adapter.js';
 import { CacheArgumentError, CacheConfigError, notRegisteredError } from '../errors.js';
+import { DEFAULT_LEARNT_KEYS_BYTES, setLearntKeysBytes } from '../keys/known-keys.js';
 import { isCachedCall } from '../runtime/cached-call.js';
 import { backendContext, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
 import { tagKey } from './keyspace.js';
@@ -70,13 +71,21 @@ export const CacheModule = {
     if (version !== undefined && !(typeof version === 'string' || (typeof version === 'number' && Number.isFinite(version)))) {
       throw new CacheArgumentError('CacheModule.configure: `version` must be a string or a number');
     }
-    Object.assign(moduleConfig(), options);
+    const { learntKeysBytes, ...rest } = options;
+    if (learntKeysBytes !== undefined) {
+      if (!(typeof learntKeysBytes === 'number' && Number.isFinite(learntKeysBytes) && learntKeysBytes >= 0)) {
+        throw new CacheArgumentError(`CacheModule.configure: \`learntKeysBytes\` must be a number of bytes ≥ 0, got ${String(learntKeysBytes)}`);
+      }
+      setLearntKeysBytes(learntKeysBytes);
+    }
+    Object.assign(moduleConfig(), rest);
     state.version++;
   },
 
   /** Forgets registrations, configuration, listeners and stats: for test isolation. Closes nothing. */
   reset(): void {
     resetConfig();
+    setLearntKeysBytes(DEFAULT_LEARNT_KEYS_BYTES);
     state.reset();
   },
 

@@ -16,9 +16,15 @@ export interface CacheModuleOptions {
    * methods return, and every old entry is left behind at once. Default: none.
    */
   version?: string | number;
+  /**
+   * Bytes (estimated), process-wide, for the keys hoard remembers for argument lists it has seen
+   * before, so a hit need not encode them again. Past it, the method holding the most forgets
+   * its keys (they are encoded again, nothing else changes). Default 4 MiB; `0` = remember none.
+   */
+  learntKeysBytes?: number;
 }
 
-export type ModuleConfig = Required<Omit<CacheModuleOptions, 'version'>> & Pick<CacheModuleOptions, 'version'>;
+export type ModuleConfig = Required<Omit<CacheModuleOptions, 'version' | 'learntKeysBytes'>> & Pick<CacheModuleOptions, 'version'>;
 
 const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: DEFAULT_TTL, keyPrefix: '', lock: false });
 
