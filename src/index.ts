@@ -14,6 +14,7 @@ export type { CacheEvent, CacheEventName, CacheListener } from './module/events.
 export type { CacheStats, Counts } from './module/stats.js';
 export {
   DEFAULT_TTL,
+  MAX_TTL,
   MISS,
   type BackendContext,
   type Miss,

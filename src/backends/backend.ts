@@ -16,6 +16,14 @@ export type Miss = typeof MISS;
 export const DEFAULT_TTL = 300;
 
 /**
+ * The longest ttl hoard accepts, in seconds: 2^31 − 1 (about 68 years), which every backend
+ * stores as asked. Redis takes it in milliseconds well inside its 64-bit range (a ttl of 1e16 s
+ * would overflow it and fail every store); memcached, whose clock ends in 2038, keeps such an
+ * entry until then; the memory backend's expiry times stay exact doubles.
+ */
+export const MAX_TTL = 2 ** 31 - 1;
+
+/**
  * What a backend learns from the module that registers it, through {@link CacheBackend.attach}.
  * It is all a backend may rely on from above: a backend never imports the module.
  */

@@ -1,13 +1,5 @@
 import { CacheArgumentError } from '../errors.js';
-import { DEFAULT_TTL, type BackendContext } from './backend.js';
-
-/**
- * The longest ttl hoard accepts, in seconds: 2^31 − 1 (about 68 years), which every backend
- * stores as asked. Redis takes it in milliseconds well inside its 64-bit range (a ttl of 1e16 s
- * would overflow it and fail every store); memcached, whose clock ends in 2038, keeps such an
- * entry until then; the memory backend's expiry times stay exact doubles.
- */
-export const MAX_TTL = 2 ** 31 - 1;
+import { DEFAULT_TTL, MAX_TTL, type BackendContext } from './backend.js';
 
 /** Whether `value` is a number of seconds from 0 to {@link MAX_TTL}. */
 export function isSeconds(value: unknown): value is number {
