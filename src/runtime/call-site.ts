@@ -49,7 +49,7 @@ export abstract class CallSite {
   private version = -1;
   protected registration!: Registration;
   protected counter!: Counter;
-  /** What derived keys start with (see keys/keyspace.ts). */
+  /** What derived keys start with (see module/keyspace.ts). */
   private keyBase = '';
   /** What custom keys start with: keyPrefix + `v<version>:` + namespace + `:`. */
   private customBase = '';
