@@ -105,7 +105,11 @@ export class FailoverGuard {
       () => this.open(),
       (error: unknown) => {
         this.failed(error);
-        if (this.client.status === 'ready') this.retry = setTimeout(this.reconnected, RETRY_MS).unref();
+        // A server that answers READONLY is a replica (a restarted old master the sentinels have
+        // not yet been asked about): trying it again never succeeds, so reconnect, which asks the
+        // sentinels for the master again. Any other failure is tried again on this connection.
+        if (error instanceof Error && error.message.startsWith('READONLY')) this.client.disconnect(true);
+        else if (this.client.status === 'ready') this.retry = setTimeout(this.reconnected, RETRY_MS).unref();
       },
     );
   };
