@@ -3,7 +3,8 @@ import { assertSeconds } from '../backends/ttl.js';
 import { callSiteOf } from '../decorators/adapter.js';
 import { CacheArgumentError, CacheConfigError, notRegisteredError } from '../errors.js';
 import { DEFAULT_LEARNT_KEYS_BYTES, setLearntKeysBytes } from '../keys/known-keys.js';
-import { isCachedCall } from '../runtime/cached-call.js';
+import { isCachedCall, type CachedCall } from '../runtime/cached-call.js';
+import { expireRecord } from '../runtime/records.js';
 import { backendContext, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
 import { tagKey } from './keyspace.js';
 import type { CacheEventName, CacheListener } from './events.js';
@@ -13,8 +14,37 @@ import type { CacheStats } from './stats.js';
 function assertBackend(backend: unknown, name: string): asserts backend is CacheBackend {
   const candidate = backend as Partial<CacheBackend> | null;
   if (typeof candidate?.lookup !== 'function' || typeof candidate.set !== 'function') {
-    throw new CacheArgumentError(`hoard: CacheModule.register('${name}', …): expected a CacheBackend (MemoryBackend, RedisBackend, …)`);
+    throw new CacheArgumentError(
+      `hoard: CacheModule.register('${name}', …): expected a CacheBackend (MemoryBackend, RedisBackend, …)`,
+    );
   }
+}
+
+function cachedCallOf(target: Function, method: string, call: string): CachedCall {
+  const site = callSiteOf(target.prototype?.[method]) ?? callSiteOf((target as unknown as Record<string, unknown>)[method]);
+  if (!isCachedCall(site))
+    throw new CacheConfigError(`CacheModule.${call}: ${target.name}.${method} is not decorated with @Cached`);
+  return site;
+}
+
+function tagRecords(tags: readonly string[], call: string): string[] {
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
+    throw new CacheArgumentError(`CacheModule.${call}: expected an array of strings`);
+  }
+  return tags.map(tagKey);
+}
+
+/**
+ * Runs `work` once per registered backend (a backend registered under two names once), all of
+ * them tried so that one that is down does not keep the others' entries alive; rejects with the
+ * first failure.
+ */
+async function onEveryBackend(work: (backend: CacheBackend, name: string) => Promise<void>): Promise<void> {
+  const backends = new Map<CacheBackend, string>();
+  for (const { name, backend } of state.backends.values()) if (!backends.has(backend)) backends.set(backend, name);
+  const outcomes = await Promise.allSettled([...backends].map(([backend, name]) => work(backend, name)));
+  const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**
@@ -61,6 +91,7 @@ export const CacheModule = {
   /** Module-wide options; unspecified ones keep their current value. */
   configure(options: CacheModuleOptions): void {
     if (options.defaultTtl !== undefined) assertSeconds(options.defaultTtl, 'CacheModule.configure: `defaultTtl`');
+    if (options.expireGrace !== undefined) assertSeconds(options.expireGrace, 'CacheModule.configure: `expireGrace`');
     if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') {
       throw new CacheArgumentError('CacheModule.configure: `keyPrefix` must be a string');
     }
@@ -74,7 +105,9 @@ export const CacheModule = {
     const { learntKeysBytes, ...rest } = options;
     if (learntKeysBytes !== undefined) {
       if (!(typeof learntKeysBytes === 'number' && Number.isFinite(learntKeysBytes) && learntKeysBytes >= 0)) {
-        throw new CacheArgumentError(`CacheModule.configure: \`learntKeysBytes\` must be a number of bytes ≥ 0, got ${String(learntKeysBytes)}`);
+        throw new CacheArgumentError(
+          `CacheModule.configure: \`learntKeysBytes\` must be a number of bytes ≥ 0, got ${String(learntKeysBytes)}`,
+        );
       }
       setLearntKeysBytes(learntKeysBytes);
     }
@@ -105,12 +138,23 @@ export const CacheModule = {
    * generation record, and this replaces the token (docs/invalidation.md).
    */
   async invalidate(target: Function, method: string, ...args: unknown[]): Promise<boolean> {
-    const site = callSiteOf(target.prototype?.[method]) ?? callSiteOf((target as unknown as Record<string, unknown>)[method]);
-    if (!isCachedCall(site)) {
-      throw new CacheConfigError(`CacheModule.invalidate: ${target.name}.${method} is not decorated with @Cached`);
-    }
+    const site = cachedCallOf(target, method, 'invalidate');
     if (args.length !== 0) return site.invalidate(target, args);
     await site.invalidateAll(target);
+    return true;
+  },
+
+  /**
+   * Soft `invalidate`: the entry stored for `args` (without arguments, every entry of the method,
+   * in O(1)) is stale instead of gone. The next caller gets the stale value at once while one
+   * refresh runs (one across processes with `lock`); a refresh that fails keeps serving it, for
+   * `expireGrace` seconds at most (docs/invalidation.md). True when an entry existed (always
+   * true without arguments).
+   */
+  async expire(target: Function, method: string, ...args: unknown[]): Promise<boolean> {
+    const site = cachedCallOf(target, method, 'expire');
+    if (args.length !== 0) return site.expire(target, args);
+    await site.invalidateAll(target, true);
     return true;
   },
 
@@ -122,20 +166,25 @@ export const CacheModule = {
    * first backend's failure once every backend was tried.
    */
   async invalidateTags(tags: readonly string[]): Promise<void> {
-    if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
-      throw new CacheArgumentError('CacheModule.invalidateTags: expected an array of strings');
-    }
-    const records = tags.map(tagKey);
-    const backends = new Map<CacheBackend, string>();
-    for (const { name, backend } of state.backends.values()) if (!backends.has(backend)) backends.set(backend, name);
-    // Every backend is tried, so that one that is down does not keep the others' entries alive.
-    const outcomes = await Promise.allSettled([...backends].map(([backend]) => backend.deleteMany(records)));
+    const records = tagRecords(tags, 'invalidateTags');
     const evict = state.events.evict;
-    [...backends.values()].forEach((name, at) => {
-      if (outcomes[at]!.status === 'fulfilled' && evict.wanted) for (const key of records) evict.emit({ backend: name, key });
+    await onEveryBackend(async (backend, name) => {
+      await backend.deleteMany(records);
+      if (evict.wanted) for (const key of records) evict.emit({ backend: name, key });
     });
-    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-    if (failed) throw failed.reason;
+  },
+
+  /**
+   * Soft `invalidateTags`: every entry stored with any of these tags is stale instead of gone,
+   * served while one refresh runs, for `expireGrace` seconds at most. O(1) per tag and backend,
+   * across processes as `invalidateTags`; a tag record lost meanwhile makes its entries miss.
+   */
+  async expireTags(tags: readonly string[]): Promise<void> {
+    const records = tagRecords(tags, 'expireTags');
+    const until = Date.now() + moduleConfig().expireGrace * 1000;
+    await onEveryBackend(async (backend) => {
+      for (const record of records) await expireRecord(backend, record, until);
+    });
   },
 
   /** Calls `listener` with each event of that name, synchronously, in the order listeners were added. */

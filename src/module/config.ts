@@ -22,11 +22,20 @@ export interface CacheModuleOptions {
    * its keys (they are encoded again, nothing else changes). Default 4 MiB; `0` = remember none.
    */
   learntKeysBytes?: number;
+  /**
+   * Seconds an entry expired by `CacheModule.expire` or `expireTags` may still be served stale
+   * while it is refreshed (a failing refresh keeps serving it): past it, the entry misses.
+   * Never longer than the entry's own ttl. Default 300.
+   */
+  expireGrace?: number;
 }
 
 export type ModuleConfig = Required<Omit<CacheModuleOptions, 'version' | 'learntKeysBytes'>> & Pick<CacheModuleOptions, 'version'>;
 
-const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: DEFAULT_TTL, keyPrefix: '', lock: false });
+/** Default of `expireGrace`, in seconds. */
+export const DEFAULT_EXPIRE_GRACE = 300;
+
+const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: DEFAULT_TTL, keyPrefix: '', lock: false, expireGrace: DEFAULT_EXPIRE_GRACE });
 
 const CONFIG = Symbol.for('hoard.config');
 type Holder = { [CONFIG]?: ModuleConfig };

@@ -29,6 +29,11 @@ class ModuleState {
   events = new CacheEvents();
   backendCounters = new CounterMap();
   methodCounters = new CounterMap();
+  /**
+   * Set once `CacheModule.expire` marked an entry stale in this process: until then a memory
+   * backend (this process's alone) holds none, and its hits need not look for the mark.
+   */
+  expiredEntries = false;
 
   /** Registers `backend` as `name`; returns the backend registered there before, if any. */
   register(name: string, backend: CacheBackend): CacheBackend | undefined {
@@ -64,6 +69,7 @@ class ModuleState {
     this.events = new CacheEvents();
     this.backendCounters = new CounterMap();
     this.methodCounters = new CounterMap();
+    this.expiredEntries = false;
     this.version++;
   }
 }

@@ -1,14 +1,14 @@
-import { MISS } from '../backends/backend.js';
+import { MISS, type CacheBackend } from '../backends/backend.js';
 import { CacheConfigError, CacheSerializationError } from '../errors.js';
 import { generationKey, tagKey } from '../module/keyspace.js';
 import { callChannel, computeChannel, refreshChannel, staleChannel, traced, type ComputeMessage } from '../module/channels.js';
 import { moduleConfig } from '../module/config.js';
 import { state, type Registration } from '../module/state.js';
 import { CallSite, isThenable } from './call-site.js';
-import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
+import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, refreshUnderLock } from './lock.js';
 import { isObservable, observableClassOf, singleValue, toObservable, type ObservableLike } from './observable.js';
 import type { CachedOptions } from './options.js';
-import { isStamped, newToken, readChecked, type Checked } from './records.js';
+import { expired, expireRecord, isExpired, isStamped, newToken, readChecked, withinGrace, type Checked } from './records.js';
 
 /**
  * Whether `site` is a `@Cached` one. Asked by shape, not with `instanceof`: the site may come
@@ -16,6 +16,16 @@ import { isStamped, newToken, readChecked, type Checked } from './records.js';
  */
 export function isCachedCall(site: CallSite | undefined): site is CachedCall {
   return typeof (site as Partial<CachedCall> | undefined)?.invalidateAll === 'function';
+}
+
+/** An entry and, where the backend can tell it, the seconds it has left (0 = never expires). */
+async function withTtl(backend: CacheBackend, key: string): Promise<{ value: unknown; ttl?: number } | typeof MISS> {
+  if (backend.lookupWithTtl !== undefined) return backend.lookupWithTtl(key);
+  // MemoryBackend tells it synchronously, outside the backend contract.
+  const peek = (backend as { peekWithTtl?: (key: string) => unknown }).peekWithTtl;
+  if (peek !== undefined) return peek.call(backend, key) as { value: unknown; ttl: number } | typeof MISS;
+  const value = await backend.lookup(key);
+  return value === MISS ? MISS : { value };
 }
 
 /**
@@ -124,16 +134,28 @@ export class CachedCall extends CallSite {
     }
     let entry: unknown;
     let tokens: readonly string[] | undefined;
+    let stale: boolean | undefined;
     if (records === undefined) {
-      entry = this.unchecked(registration.backend.lookup(key));
+      entry = registration.backend.lookup(key);
+      // Only once an entry was expired in this process can a memory backend hold one.
+      if (state.expiredEntries && isExpired(entry)) {
+        entry = withinGrace(entry);
+        stale = true;
+      }
+      entry = this.unchecked(entry);
     } else {
-      ({ entry, tokens } = readChecked(registration.backend, key, records) as Checked);
+      ({ entry, tokens, stale } = readChecked(registration.backend, key, records) as Checked);
     }
     if (entry !== MISS) {
       // Learnt on a hit only: arguments seen once (a miss) would fill the trie for nothing.
       if (!known) this.learnKey(args, key);
       this.hit(registration, key);
-      const value = this.enveloped ? this.served(registration, self, args, key, entry, tokens) : entry;
+      const value =
+        stale === true
+          ? this.servedStale(registration, self, args, key, entry, tokens)
+          : this.enveloped
+            ? this.served(registration, self, args, key, entry, tokens)
+            : entry;
       return this.returnsPromise ? Promise.resolve(value) : value;
     }
     return registration.inflight.get(key) ?? this.compute(registration, self, args, key, tokens);
@@ -160,7 +182,9 @@ export class CachedCall extends CallSite {
     if (typeof tags !== 'function') return this.records;
     const list: unknown = tags.apply(self, args);
     if (!Array.isArray(list) || !list.every((tag) => typeof tag === 'string')) {
-      throw new CacheConfigError(`${this.label}: the \`tags\` function must return an array of strings, got ${Array.isArray(list) ? 'an array holding other values' : typeof list}`);
+      throw new CacheConfigError(
+        `${this.label}: the \`tags\` function must return an array of strings, got ${Array.isArray(list) ? 'an array holding other values' : typeof list}`,
+      );
     }
     const own = list.map(tagKey);
     return this.records === undefined ? own : [...this.records, ...own];
@@ -175,7 +199,13 @@ export class CachedCall extends CallSite {
   }
 
   /** Miss on a synchronous backend: a synchronous result is stored at once, a promise once it settles. */
-  private compute(registration: Registration, self: unknown, args: unknown[], key: string, tokens: readonly string[] | undefined): unknown {
+  private compute(
+    registration: Registration,
+    self: unknown,
+    args: unknown[],
+    key: string,
+    tokens: readonly string[] | undefined,
+  ): unknown {
     this.miss(registration, key);
     const start = this.clock();
     const result = this.run(self, args);
@@ -248,15 +278,19 @@ export class CachedCall extends CallSite {
       (found) => {
         let entry: unknown;
         let tokens: readonly string[] | undefined;
-        if (records === undefined) entry = this.unchecked(found);
-        else {
+        let stale: boolean | undefined;
+        if (records === undefined) {
+          stale = isExpired(found);
+          entry = this.unchecked(stale ? withinGrace(found as Parameters<typeof withinGrace>[0]) : found);
+        } else {
           const checked = found as Checked;
-          ({ entry, tokens } = checked);
+          ({ entry, tokens, stale } = checked);
           if (checked.unreadable !== undefined) this.report(registration, key, 'get', checked.unreadable);
         }
         if (entry === MISS) return this.afterMiss(registration, self, args, key, records, tokens);
         inflight.delete(key);
         this.hit(registration, key);
+        if (stale === true) return this.servedStale(registration, self, args, key, entry, tokens);
         return this.enveloped ? this.served(registration, self, args, key, entry, tokens) : entry;
       },
       (error) => {
@@ -281,7 +315,7 @@ export class CachedCall extends CallSite {
   ): Promise<unknown> {
     this.miss(registration, key);
     const compute = (): Promise<unknown> => this.computeAndStore(self, args, key, tokens);
-    if (!(this.options.lock ?? moduleConfig().lock)) return this.unregisterAfter(registration, key, compute);
+    if (!this.locks) return this.unregisterAfter(registration, key, compute);
     const backend = registration.backend;
     return this.unregisterAfter(registration, key, () =>
       computeUnderLock({
@@ -291,13 +325,19 @@ export class CachedCall extends CallSite {
         lockTtl: this.options.lockTtl ?? DEFAULT_LOCK_TTL,
         compute,
         poll: async () => {
-          const entry = records === undefined ? this.unchecked(await backend.lookup(key)) : (await readChecked(backend, key, records)).entry;
+          const entry =
+            records === undefined ? this.unchecked(await backend.lookup(key)) : (await readChecked(backend, key, records)).entry;
           if (entry === MISS) return undefined;
           return { value: this.enveloped ? this.served(registration, self, args, key, entry, tokens) : entry };
         },
         report: (operation, error) => this.report(registration, key, operation, error),
       }),
     );
+  }
+
+  /** Whether computations take the distributed lock: the option, else the module's default. */
+  private get locks(): boolean {
+    return this.options.lock ?? moduleConfig().lock;
   }
 
   /** Runs `work` and unregisters the call from `inflight` once it settles, whichever way. */
@@ -309,7 +349,12 @@ export class CachedCall extends CallSite {
     }
   }
 
-  private async computeAndStore(self: unknown, args: unknown[], key: string, tokens: readonly string[] | undefined): Promise<unknown> {
+  private async computeAndStore(
+    self: unknown,
+    args: unknown[],
+    key: string,
+    tokens: readonly string[] | undefined,
+  ): Promise<unknown> {
     const start = this.clock();
     const value = await this.run(self, args);
     await this.store(self, args, key, value, this.clock() - start, tokens);
@@ -332,22 +377,44 @@ export class CachedCall extends CallSite {
    * The value of an entry with freshness. Past it (within `staleTtl`), or early by XFetch's
    * draw (`now - computeMs·beta·ln(random) ≥ freshUntil`), one refresh starts in the background.
    */
-  private served(registration: Registration, self: unknown, args: unknown[], key: string, entry: unknown, tokens: readonly string[] | undefined): unknown {
+  private served(
+    registration: Registration,
+    self: unknown,
+    args: unknown[],
+    key: string,
+    entry: unknown,
+    tokens: readonly string[] | undefined,
+  ): unknown {
     if (!isEntry(entry)) return entry;
     const freshUntil = entry[FRESH_UNTIL];
     if (freshUntil !== 0) {
       const now = Date.now();
-      if (freshUntil <= now) {
-        if (staleChannel.hasSubscribers) staleChannel.publish({ method: this.label, backend: registration.name, key });
-        this.refreshInBackground(registration, self, args, key, tokens, 'stale');
-      } else if (this.beta !== 0 && now - entry.computeMs * this.beta * Math.log(Math.random()) >= freshUntil) {
+      if (freshUntil <= now) return this.servedStale(registration, self, args, key, entry, tokens);
+      if (this.beta !== 0 && now - entry.computeMs * this.beta * Math.log(Math.random()) >= freshUntil) {
         this.refreshInBackground(registration, self, args, key, tokens, 'early');
       }
     }
     return entry.value;
   }
 
-  /** Fail-safe: a refresh that throws leaves the current value in place and is reported. */
+  /** The value of a stale entry (past its ttl, or expired softly): one refresh replaces it. */
+  private servedStale(
+    registration: Registration,
+    self: unknown,
+    args: unknown[],
+    key: string,
+    entry: unknown,
+    tokens: readonly string[] | undefined,
+  ): unknown {
+    if (staleChannel.hasSubscribers) staleChannel.publish({ method: this.label, backend: registration.name, key });
+    this.refreshInBackground(registration, self, args, key, tokens, 'stale');
+    return isEntry(entry) ? entry.value : entry;
+  }
+
+  /**
+   * Fail-safe: a refresh that throws leaves the current value in place and is reported. With
+   * `lock`, only the process that takes the lock refreshes; the others keep serving meanwhile.
+   */
   private refreshInBackground(
     registration: Registration,
     self: unknown,
@@ -363,10 +430,14 @@ export class CachedCall extends CallSite {
     const done = (): void => {
       refreshing.delete(key);
     };
-    const start = performance.now();
+    const refresh = async (): Promise<void> => {
+      const start = performance.now();
+      const value = await this.run(self, args);
+      await this.store(self, args, key, value, performance.now() - start, tokens);
+    };
+    const backend = registration.backend;
     Promise.resolve()
-      .then(() => this.run(self, args))
-      .then((value) => this.store(self, args, key, value, performance.now() - start, tokens))
+      .then(() => (this.locks ? refreshUnderLock(backend, key, this.options.lockTtl ?? DEFAULT_LOCK_TTL, refresh) : refresh()))
       .then(done, (error) => {
         done();
         this.report(registration, key, 'refresh', error);
@@ -416,20 +487,44 @@ export class CachedCall extends CallSite {
   }
 
   /**
-   * `CacheModule.invalidate(Class, 'method')`: every entry of the method is left behind in O(1)
-   * by giving its generation record a new token; nothing is scanned.
+   * `CacheModule.expire(Class, 'method', ...args)`: the entry stored for `args` is marked stale
+   * for the grace period, never past its own ttl where the backend tells it. A store racing this
+   * rewrite may be overwritten by the older value marked stale; the next call refreshes it.
    */
-  async invalidateAll(target: Function): Promise<void> {
+  async expire(target: Function, args: unknown[]): Promise<boolean> {
+    const backend = this.resolve(target.prototype ?? target).backend;
+    const key = this.keyFor(undefined, args);
+    const found = await withTtl(backend, key);
+    if (found === MISS) return false;
+    const grace = moduleConfig().expireGrace;
+    const seconds = found.ttl === undefined || found.ttl === 0 ? grace : Math.min(found.ttl, grace);
+    state.expiredEntries = true;
+    await backend.set(key, expired(found.value, Date.now() + seconds * 1000), seconds);
+    return true;
+  }
+
+  /**
+   * `CacheModule.invalidate(Class, 'method')` (hard) or `CacheModule.expire(Class, 'method')`
+   * (soft): every entry of the method is left behind in O(1) through its generation record;
+   * nothing is scanned.
+   */
+  async invalidateAll(target: Function, soft = false): Promise<void> {
     const registration = this.resolve(target.prototype ?? target);
     if (this.options.key !== undefined) {
+      const call = soft ? 'expire' : 'invalidate';
       throw new CacheConfigError(
-        `CacheModule.invalidate: ${this.label} has a custom \`key\`, so its entries are not the method's alone. ` +
-          'Invalidate them by key (@CacheEvict, invalidate with arguments) or by tags.',
+        `CacheModule.${call}: ${this.label} has a custom \`key\`, so its entries are not the method's alone. ` +
+          `${soft ? 'Expire' : 'Invalidate'} them by key (with arguments) or by tags.`,
       );
     }
+    const key = generationKey(this.options.namespace, this.label);
+    const inPlay = this.records?.includes(key) === true;
     this.invalidatedHere = true;
     this.refreshed(registration);
-    const key = generationKey(this.options.namespace, this.label);
+    if (soft) {
+      await expireRecord(registration.backend, key, Date.now() + moduleConfig().expireGrace * 1000, !inPlay);
+      return;
+    }
     await registration.backend.set(key, newToken(), 0);
     this.emit(state.events.evict, key);
   }

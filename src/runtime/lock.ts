@@ -70,6 +70,26 @@ export async function computeUnderLock<T>(job: LockedComputation<T>): Promise<T>
   return job.compute();
 }
 
+/**
+ * A background refresh under the lock, without waiting: when another process holds it, that
+ * process is refreshing already, and this one keeps serving what it has.
+ */
+export async function refreshUnderLock(
+  backend: CacheBackend,
+  key: string,
+  lockTtl: number,
+  refresh: () => Promise<void>,
+): Promise<void> {
+  const lockKey = lockKeyOf(key);
+  const token = randomBytes(12).toString('base64url');
+  if (!(await backend.add(lockKey, token, lockTtl))) return;
+  try {
+    await refresh();
+  } finally {
+    await release(backend, lockKey, token);
+  }
+}
+
 async function release(backend: CacheBackend, lockKey: string, token: string): Promise<void> {
   if (backend.deleteIfEquals) {
     await backend.deleteIfEquals(lockKey, token);

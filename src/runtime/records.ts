@@ -11,6 +11,11 @@ import { isThenable } from './call-site.js';
  * lost in a failover or a flush) is recreated with a token never used before. Either way the
  * entries stamped with the old token can no longer be proven current, so they miss: losing a
  * record errs toward a miss, never toward an invalidated value.
+ *
+ * Soft invalidation (`expireTags`, `expire`) gives a record a new token too, but keeps the
+ * tokens it held before, with the moment their grace ends: `new~until~old.older`. An entry
+ * stamped with one of those is stale, not gone: served while one refresh runs, until then. The
+ * whole state is in the record, so losing it still errs toward a miss.
  */
 
 const STAMPS = '__hoardStamps';
@@ -34,6 +39,53 @@ export function newToken(): string {
   return randomBytes(12).toString('base64url');
 }
 
+/** Base64url tokens never hold these, so a record's parts are told apart without escaping. */
+const PART = '~';
+const TOKEN = '.';
+/** Tokens an expired record keeps: past this many expiries without a refresh, the oldest entries miss. */
+const KEPT_TOKENS = 8;
+
+/** A record's state: its current token and, after a soft expiry, the tokens still served as stale. */
+interface RecordState {
+  token: string;
+  /** Until when (ms since the epoch) entries stamped with `previous` may be served stale. */
+  until: number;
+  previous: readonly string[];
+}
+
+function parse(record: string): RecordState {
+  if (!record.includes(PART)) return { token: record, until: 0, previous: [] };
+  const [token = '', until = '0', previous = ''] = record.split(PART);
+  return { token, until: Number(until), previous: previous.split(TOKEN) };
+}
+
+/**
+ * What a record becomes when its entries expire softly: a new token, its current and still
+ * servable previous ones kept, stale until `until`.
+ */
+function expiredRecord(record: string, until: number): string {
+  const { token, until: before, previous } = parse(record);
+  const kept = [token, ...(before > Date.now() ? previous : [])].slice(0, KEPT_TOKENS);
+  return [newToken(), String(until), kept.join(TOKEN)].join(PART);
+}
+
+const EXPIRED = '__hoardExpiredUntil';
+
+/** One entry expired softly (`CacheModule.expire` with arguments): served stale until the moment it holds. */
+interface Expired {
+  [EXPIRED]: number;
+  entry: unknown;
+}
+
+export function isExpired(entry: unknown): entry is Expired {
+  return typeof (entry as Expired | null)?.[EXPIRED] === 'number';
+}
+
+/** `entry` marked stale until `until` (ms since the epoch); marking it again keeps the first mark's entry. */
+export function expired(entry: unknown, until: number): Expired {
+  return { [EXPIRED]: until, entry: isExpired(entry) ? entry.entry : entry };
+}
+
 /** What a checked read found. */
 export interface Checked {
   /** The stored value, or {@link MISS} when absent or not proven current. */
@@ -42,6 +94,13 @@ export interface Checked {
   tokens: readonly string[];
   /** Why a stored value could not be read (tampered, corrupt), if one could not: a miss, to report. */
   unreadable?: CacheSerializationError;
+  /** The entry was expired softly: serve it, and refresh it. */
+  stale?: true;
+}
+
+/** What an entry expired softly still serves: the entry, or MISS once its grace ended. */
+export function withinGrace(entry: Expired): unknown {
+  return entry[EXPIRED] > Date.now() ? entry.entry : MISS;
 }
 
 /** A stored value that cannot be decoded: an entry that misses, or a record that is lost. */
@@ -63,23 +122,33 @@ function readable(read: MaybePromise<unknown>): Promise<unknown> {
 export function readChecked(backend: CacheBackend, key: string, records: readonly string[]): MaybePromise<Checked> {
   if (backend.synchronous) {
     const entry = backend.lookup(key);
-    return check(backend, entry, records.map((record) => backend.lookup(record)), records);
+    return check(
+      backend,
+      entry,
+      records.map((record) => backend.lookup(record)),
+      records,
+    );
   }
-  return Promise.all([readable(backend.lookup(key)), ...records.map((record) => readable(backend.lookup(record)))]).then(([entry, ...found]) =>
-    check(backend, entry, found, records),
+  return Promise.all([readable(backend.lookup(key)), ...records.map((record) => readable(backend.lookup(record)))]).then(
+    ([entry, ...found]) => check(backend, entry, found, records),
   );
 }
 
-function check(backend: CacheBackend, entry: unknown, found: readonly unknown[], records: readonly string[]): MaybePromise<Checked> {
+function check(
+  backend: CacheBackend,
+  entry: unknown,
+  found: readonly unknown[],
+  records: readonly string[],
+): MaybePromise<Checked> {
   let pending = false;
-  const tokens = found.map((token, i) => {
-    if (typeof token === 'string') return token;
-    const recreated = recreate(backend, records[i]!, token);
-    pending ||= typeof recreated !== 'string';
+  const states = found.map((record, i) => {
+    if (typeof record === 'string') return parse(record);
+    const recreated = then(recreate(backend, records[i]!, record), parse);
+    pending ||= isThenable(recreated);
     return recreated;
   });
-  if (!pending) return verdict(entry, tokens as string[], found);
-  return Promise.all(tokens).then((settled) => verdict(entry, settled, found));
+  if (!pending) return verdict(entry, states as RecordState[], found);
+  return Promise.all(states).then((settled) => verdict(entry, settled, found));
 }
 
 /**
@@ -95,13 +164,52 @@ function recreate(backend: CacheBackend, record: string, found: unknown): MaybeP
   );
 }
 
-function verdict(entry: unknown, tokens: readonly string[], found: readonly unknown[]): Checked {
-  let current = isStamped(entry) && entry[STAMPS].length === tokens.length;
-  for (let i = 0; current && i < tokens.length; i++) current = (entry as Stamped)[STAMPS][i] === tokens[i];
-  const checked: Checked = { entry: current ? (entry as Stamped).value : MISS, tokens };
-  const unreadable = [entry, ...found].find((value): value is Unreadable => value instanceof Unreadable);
+function verdict(found: unknown, states: readonly RecordState[], records: readonly unknown[]): Checked {
+  let entry = found;
+  let stale = false;
+  if (isExpired(found)) {
+    entry = withinGrace(found);
+    stale = true;
+  }
+  const stamps = isStamped(entry) ? entry[STAMPS] : [];
+  // An entry stored before its method's generation came into play (a memory backend's method
+  // expired for the first time) lacks that stamp: the record lists it as the empty token.
+  const unstamped = stamps.length === states.length - 1 && states[0]!.previous.includes('') ? 1 : 0;
+  let current = entry !== MISS && stamps.length + unstamped === states.length && (unstamped === 1 || isStamped(entry));
+  const now = Date.now();
+  for (let i = 0; current && i < states.length; i++) {
+    const stamp = i < unstamped ? '' : stamps[i - unstamped]!;
+    const state = states[i]!;
+    if (stamp === state.token) continue;
+    current = state.until > now && state.previous.includes(stamp);
+    stale = true;
+  }
+  const value = isStamped(entry) ? entry.value : entry;
+  const checked: Checked = { entry: current ? value : MISS, tokens: states.map((state) => state.token) };
+  if (current && stale) checked.stale = true;
+  const unreadable = [found, ...records].find((value): value is Unreadable => value instanceof Unreadable);
   if (unreadable !== undefined) checked.unreadable = unreadable.error;
   return checked;
+}
+
+/**
+ * Expires the entries stored under `record` softly. Where the backend can compare and delete,
+ * the record is swapped only if it still holds what was read, so an invalidation that replaced or
+ * deleted it meanwhile is never undone; between the delete and the add a reader may recreate it,
+ * and then the entries miss, which errs the safe way. `unstamped`: the record was not in play
+ * until now, so the entries to expire carry no stamp for it.
+ */
+export async function expireRecord(backend: CacheBackend, record: string, until: number, unstamped = false): Promise<void> {
+  if (unstamped) {
+    await backend.set(record, [newToken(), String(until), ''].join(PART), 0);
+    return;
+  }
+  const current = await backend.lookup(record);
+  // No record: whatever was stored under one misses already.
+  if (typeof current !== 'string') return;
+  const next = expiredRecord(current, until);
+  if (backend.deleteIfEquals === undefined) await backend.set(record, next, 0);
+  else if (await backend.deleteIfEquals(record, current)) await backend.add(record, next, 0);
 }
 
 function then<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {
