@@ -98,6 +98,18 @@ describe('stored values on real servers: compression, integrity, encryption', fu
         expect(await cache.get('hits')).to.equal(42);
       });
 
+      it('getMany: an entry that fails its check is a miss and a fault, the others are read', async () => {
+        const cache = make({ integrity: { keys: [secret] } });
+        const faults: [Error, string][] = [];
+        cache.onFault((error, operation) => faults.push([error, operation]));
+        await cache.setMany({ kept: 1, forged: 2 }, 60);
+        await raw().write('forged', JSON.stringify(3));
+        expect(await cache.getMany(['kept', 'forged', 'absent'])).to.deep.equal([1, undefined, undefined]);
+        expect(faults).to.have.length(1);
+        expect(faults[0]![0]).to.be.instanceOf(CacheIntegrityError);
+        expect(faults[0]![1]).to.equal('getMany');
+      });
+
       it('signs counters too: increment and decrement keep the signature and the ttl', async () => {
         const cache = make({ integrity: { keys: [secret] } });
         expect(await cache.increment('hits', 5)).to.equal(5);

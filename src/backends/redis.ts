@@ -207,7 +207,7 @@ export class RedisBackend extends RemoteBackend {
         ? await Promise.all(raw.map((rawKey) => this.client.getBuffer(rawKey)))
         : await this.read(() => this.client.mgetBuffer(raw));
       return found.map((data, index) => {
-        const value = data === null ? MISS : this.decode(keys[index]!, data);
+        const value = data === null ? MISS : this.readableOrMiss('getMany', () => this.decode(keys[index]!, data));
         return value === MISS ? undefined : value;
       });
     });

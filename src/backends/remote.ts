@@ -241,6 +241,20 @@ export abstract class RemoteBackend implements CacheBackend {
   }
 
   /**
+   * One entry of an operation over several keys: an entry that cannot be decoded (tampered,
+   * corrupt) is a miss, reported as a fault with `operation`, so that it does not fail the others.
+   */
+  protected readableOrMiss(operation: string, read: () => unknown): unknown {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof CacheSerializationError)) throw error;
+      this.faults.report(error, operation);
+      return MISS;
+    }
+  }
+
+  /**
    * Runs one operation against the server, bounded by `timeout`, and `map`s its result. Hoard's
    * own errors pass through; anything else (a connection error, a server error reply, the
    * deadline) becomes a `CacheBackendError` with the operation, the hoard key (when there is

@@ -236,7 +236,7 @@ export class MemcachedBackend extends RemoteBackend {
             continue;
           }
           const index = Number(flagOf(frame, 'O'));
-          const value = this.unpack(keys[index]!, frame);
+          const value = this.readableOrMiss('getMany', () => this.unpack(keys[index]!, frame));
           if (value !== MISS) values[index] = value;
         }
       });
