@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { inspect } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { encodeArguments } from '#src/keys/encode.js';
 import { KnownKeys, learntKeysBytes, setLearntKeysBytes } from '#src/keys/known-keys.js';
 import { cached, CacheModule, MemoryBackend } from 'hoard';
@@ -39,19 +41,32 @@ function expectOnlyRightKeys(lists: unknown[][], seed: number): void {
 const plain = fc.letrec<{ value: unknown }>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', maxDepth: 2 },
-    fc.oneof(fc.constantFrom(null, undefined, true, false, 0, -0, NaN, 1, '1', '', 'u', 1n), fc.string({ maxLength: 3 }), fc.double()),
+    fc.oneof(
+      fc.constantFrom(null, undefined, true, false, 0, -0, NaN, 1, '1', '', 'u', 1n),
+      fc.string({ maxLength: 3 }),
+      fc.double(),
+    ),
     fc.array(tie('value'), { maxLength: 2 }),
     fc.dictionary(fc.constantFrom('a', 'b', '1', ''), fc.option(tie('value'), { nil: undefined }), { maxKeys: 2 }),
   ),
 })).value;
 
 describe('known keys (the trie that spares a hit its key encoding)', () => {
+  // The process-wide budget is the next describe's subject: here no trie may be forgotten to fit
+  // it, or thousands of property runs (whose tries are collected only later) would empty the one under test.
+  before(() => setLearntKeysBytes(Number.MAX_SAFE_INTEGER));
+  after(() => CacheModule.reset());
+
   it('answers only with the key encoding gives, for rich argument lists and their reshuffled copies', () => {
-    fc.assert(fc.property(fc.array(argumentList, { minLength: 1, maxLength: 8 }), fc.integer(), expectOnlyRightKeys), { numRuns: 2000 });
+    fc.assert(fc.property(fc.array(argumentList, { minLength: 1, maxLength: 8 }), fc.integer(), expectOnlyRightKeys), {
+      numRuns: 2000,
+    });
   });
 
   it('answers only with the key encoding gives, for look-alike argument lists', () => {
-    fc.assert(fc.property(fc.array(lookalikeArgumentList, { minLength: 1, maxLength: 16 }), fc.integer(), expectOnlyRightKeys), { numRuns: 2000 });
+    fc.assert(fc.property(fc.array(lookalikeArgumentList, { minLength: 1, maxLength: 16 }), fc.integer(), expectOnlyRightKeys), {
+      numRuns: 2000,
+    });
   });
 
   it('finds every learnt list of primitives, arrays and plain objects, and its reshuffled copies', () => {
@@ -96,16 +111,11 @@ describe('known keys (the trie that spares a hit its key encoding)', () => {
     known.learn([[1], 2], 'c');
     known.learn([{ a: 'b' }], 'd');
     known.learn(['a', 'b'], 'e');
-    expect([[1, [2]], [[1, 2]], [[1], 2], [{ a: 'b' }], ['a', 'b'], [1, 2], [[1, [2]]], [{ a: ['b'] }]].map((list) => known.find(list))).to.deep.equal([
-      'a',
-      'b',
-      'c',
-      'd',
-      'e',
-      undefined,
-      undefined,
-      undefined,
-    ]);
+    expect(
+      [[1, [2]], [[1, 2]], [[1], 2], [{ a: 'b' }], ['a', 'b'], [1, 2], [[1, [2]]], [{ a: ['b'] }]].map((list) =>
+        known.find(list),
+      ),
+    ).to.deep.equal(['a', 'b', 'c', 'd', 'e', undefined, undefined, undefined]);
   });
 
   it('holds at most its bound of keys, starting over when full', () => {
@@ -144,10 +154,13 @@ describe('learnt keys: one bound for the whole process', () => {
     expect(most).to.be.at.most(60_000);
     expect(most, 'the bound was reached').to.be.above(50_000);
     expect(small.find([0, { region: 'eu' }]), 'the smallest trie keeps its key').to.equal('small:0');
-    expect(sites.some((site, i) => site.find([299, { region: 'eu' }]) === `site${i}:299`), 'the latest keys are learnt').to.equal(true);
+    expect(
+      sites.some((site, i) => site.find([299, { region: 'eu' }]) === `site${i}:299`),
+      'the latest keys are learnt',
+    ).to.equal(true);
   });
 
-  it('gives a forgotten trie\'s bytes back, and shrinks at once to a lower bound', () => {
+  it("gives a forgotten trie's bytes back, and shrinks at once to a lower bound", () => {
     CacheModule.reset();
     const before = learntKeysBytes();
     const known = new KnownKeys();
@@ -159,6 +172,27 @@ describe('learnt keys: one bound for the whole process', () => {
     CacheModule.configure({ learntKeysBytes: 1_000 });
     expect(learntKeysBytes()).to.be.at.most(1_000);
     expect(known.find([99])).to.equal(undefined);
+  });
+
+  it('gives back the bytes of a call site that is gone, so live ones are not forgotten to pay for it', async function () {
+    this.timeout(30_000);
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    CacheModule.reset();
+    const live = new KnownKeys();
+    live.learn(['live'], 'live-key');
+    const before = learntKeysBytes();
+    (() => {
+      const gone = new KnownKeys();
+      for (let id = 0; id < 100; id++) gone.learn([id], `k${id}`);
+    })();
+    expect(learntKeysBytes()).to.be.above(before + 100 * 56);
+    for (let turn = 0; turn < 100 && learntKeysBytes() !== before; turn++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(learntKeysBytes()).to.equal(before);
+    expect(live.find(['live'])).to.equal('live-key');
   });
 
   it('learns nothing with a bound of 0, and the call path still serves the right values', () => {

@@ -47,12 +47,21 @@ const CLOSE = Symbol(']');
 /**
  * The bytes every call site's learnt keys share, process-wide: on the global symbol registry, so
  * two copies of the package loaded in one process share one budget. `holders` are the tries that
- * hold anything, so the largest can be found and forgotten when the budget is full.
+ * hold anything, so the largest can be found and forgotten when the budget is full. They are held
+ * weakly: a call site that is gone (a `cached(fn)` made per request, a class a test dropped) must
+ * not keep its bytes charged, or live sites would be forgotten to pay for it.
  */
 interface Budget {
   limit: number;
   used: number;
-  readonly holders: Set<KnownKeys>;
+  readonly holders: Set<WeakRef<KnownKeys>>;
+  readonly released: FinalizationRegistry<Account>;
+}
+
+/** What one trie is charged, kept apart from the trie so that it can be settled once the trie is collected. */
+interface Account {
+  bytes: number;
+  readonly ref: WeakRef<KnownKeys>;
 }
 
 const BUDGET = Symbol.for('hoard.learntKeys');
@@ -60,6 +69,10 @@ const pool: Budget = ((globalThis as { [BUDGET]?: Budget })[BUDGET] ??= {
   limit: DEFAULT_LEARNT_KEYS_BYTES,
   used: 0,
   holders: new Set(),
+  released: new FinalizationRegistry((account: Account) => {
+    pool.used -= account.bytes;
+    pool.holders.delete(account.ref);
+  }),
 });
 
 /** Sets the process-wide bound on learnt keys (`CacheModule.configure({ learntKeysBytes })`); 0 = none learnt. */
@@ -77,7 +90,10 @@ export function learntKeysBytes(): number {
 function fitBudget(): void {
   while (pool.used > pool.limit) {
     let largest: KnownKeys | undefined;
-    for (const holder of pool.holders) if (largest === undefined || holder.bytes > largest.bytes) largest = holder;
+    for (const ref of pool.holders) {
+      const holder = ref.deref();
+      if (holder !== undefined && (largest === undefined || holder.bytes > largest.bytes)) largest = holder;
+    }
     largest!.forget();
   }
 }
@@ -91,12 +107,19 @@ class Node {
 }
 
 export class KnownKeys {
-  constructor(private readonly maxKeys = DEFAULT_MAX_KEYS) {}
+  private readonly account: Account = { bytes: 0, ref: new WeakRef(this) };
+
+  constructor(private readonly maxKeys = DEFAULT_MAX_KEYS) {
+    pool.released.register(this, this.account);
+  }
 
   private root = new Node();
   private size = 0;
+
   /** What this trie is charged against the process-wide budget. */
-  bytes = 0;
+  get bytes(): number {
+    return this.account.bytes;
+  }
   /** Parts the current walk may still take. */
   private partsLeft = 0;
   /** Bytes the current walk has added. */
@@ -119,9 +142,9 @@ export class KnownKeys {
       this.added += STRING_BYTES + key.length;
     }
     if (this.added === 0) return;
-    this.bytes += this.added;
+    this.account.bytes += this.added;
     pool.used += this.added;
-    pool.holders.add(this);
+    pool.holders.add(this.account.ref);
     if (pool.used > pool.limit) fitBudget();
   }
 
@@ -129,9 +152,9 @@ export class KnownKeys {
   forget(): void {
     this.root = new Node();
     this.size = 0;
-    pool.used -= this.bytes;
-    this.bytes = 0;
-    pool.holders.delete(this);
+    pool.used -= this.account.bytes;
+    this.account.bytes = 0;
+    pool.holders.delete(this.account.ref);
   }
 
   private walk(args: ArrayLike<unknown>, grow: boolean): Node | undefined {

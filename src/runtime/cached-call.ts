@@ -1,14 +1,16 @@
-import { MISS, type CacheBackend } from '../backends/backend.js';
+import { MISS } from '../backends/backend.js';
 import { CacheConfigError, CacheSerializationError } from '../errors.js';
-import { generationKey, tagKey } from '../module/keyspace.js';
-import { callChannel, computeChannel, refreshChannel, staleChannel, traced, type ComputeMessage } from '../module/channels.js';
+import { callChannel, computeChannel, staleChannel, traced, type ComputeMessage } from '../module/channels.js';
 import { moduleConfig } from '../module/config.js';
 import { state, type Registration } from '../module/state.js';
 import { CallSite, isThenable } from './call-site.js';
-import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, refreshUnderLock } from './lock.js';
+import { Freshness, valueOf, type Due } from './freshness.js';
+import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
 import { isObservable, observableClassOf, singleValue, toObservable, type ObservableLike } from './observable.js';
 import type { CachedOptions } from './options.js';
-import { expired, expireRecord, isExpired, isStamped, newToken, readChecked, withinGrace, type Checked } from './records.js';
+import { expireEntry, expireRecord, newToken, readChecked, readPlain, type Checked } from './records.js';
+import { refreshInBackground } from './refresh.js';
+import { SiteRecords } from './site-records.js';
 
 /**
  * Whether `site` is a `@Cached` one. Asked by shape, not with `instanceof`: the site may come
@@ -18,33 +20,11 @@ export function isCachedCall(site: CallSite | undefined): site is CachedCall {
   return typeof (site as Partial<CachedCall> | undefined)?.invalidateAll === 'function';
 }
 
-/** An entry and, where the backend can tell it, the seconds it has left (0 = never expires). */
-async function withTtl(backend: CacheBackend, key: string): Promise<{ value: unknown; ttl?: number } | typeof MISS> {
-  if (backend.lookupWithTtl !== undefined) return backend.lookupWithTtl(key);
-  // MemoryBackend tells it synchronously, outside the backend contract.
-  const peek = (backend as { peekWithTtl?: (key: string) => unknown }).peekWithTtl;
-  if (peek !== undefined) return peek.call(backend, key) as { value: unknown; ttl: number } | typeof MISS;
-  const value = await backend.lookup(key);
-  return value === MISS ? MISS : { value };
-}
-
-/**
- * With `staleTtl` or `earlyRefresh` an entry carries, beside the value, the moment it stops
- * being fresh (ms since the epoch, 0 = never) and how long the method took to compute it.
- */
-const FRESH_UNTIL = '__hoardFreshUntil';
-interface Entry {
-  [FRESH_UNTIL]: number;
-  value: unknown;
-  computeMs: number;
-}
-
-function isEntry(entry: unknown): entry is Entry {
-  return typeof (entry as Entry | null)?.[FRESH_UNTIL] === 'number';
-}
-
 /**
  * The one call path of `@Cached` and `cached(fn)`: lookup → single flight → compute → store.
+ * The policies it composes live beside it: freshness (`staleTtl`, `earlyRefresh`:
+ * runtime/freshness.ts), records for tags and generations (runtime/site-records.ts,
+ * runtime/records.ts), background refreshes (runtime/refresh.ts) and the lock (runtime/lock.ts).
  *
  * A synchronous backend (memory) is read synchronously, so a hit on a synchronous method
  * returns its value directly and allocates nothing beyond the key. An asynchronous backend is
@@ -56,35 +36,17 @@ export class CachedCall extends CallSite {
 
   /** Learned from results: a hit on a memory backend is returned as a Promise once results were. */
   private returnsPromise: boolean;
-  private readonly staleTtl: number;
-  /** XFetch's beta; 0 = no early refresh. */
-  private readonly beta: number;
-  /** Entries carry freshness (staleTtl, earlyRefresh); false keeps them bare and the hit path short. */
-  private readonly enveloped: boolean;
+  private readonly freshness: Freshness;
   /** The ttl must be known here (not left to the backend's default) to derive what is written. */
   private readonly derivesTtl: boolean;
-
-  /**
-   * The records (runtime/records.ts) every entry of this method is checked against: its
-   * generation, and its tags when they are a fixed list. A `tags` function adds its own per call.
-   */
-  private records: readonly string[] | undefined;
-  /** Whether a lookup reads records: false keeps a memory hit without tags or generation as short as it was. */
-  private checks = false;
-  /**
-   * Set by `CacheModule.invalidate(Class, 'method')` in this process. A memory backend is this
-   * process's alone, so until then no generation was ever in play there and lookups skip it.
-   */
-  private invalidatedHere = false;
+  private readonly records: SiteRecords;
 
   constructor(...args: ConstructorParameters<typeof CallSite>) {
     super(...args);
-    const { staleTtl = 0, earlyRefresh = false, jitter = 0 } = this.options;
     this.returnsPromise = this.callee.async;
-    this.staleTtl = staleTtl;
-    this.beta = earlyRefresh === true ? 1 : earlyRefresh === false ? 0 : earlyRefresh;
-    this.enveloped = staleTtl > 0 || this.beta > 0;
-    this.derivesTtl = this.enveloped || jitter > 0;
+    this.freshness = new Freshness(this.options);
+    this.derivesTtl = this.freshness.enveloped || (this.options.jitter ?? 0) > 0;
+    this.records = new SiteRecords(this.options);
   }
 
   invoke(self: unknown, args: unknown[]): unknown {
@@ -128,74 +90,54 @@ export class CachedCall extends CallSite {
         key = this.keyFor(self, args);
         known = false;
       }
-      if (this.checks) records = this.recordsFor(self, args);
+      if (this.records.checks) records = this.records.forCall(self, args, this.label);
     } catch (error) {
       return this.fail(error);
     }
+    let found: Checked | undefined;
     let entry: unknown;
-    let tokens: readonly string[] | undefined;
-    let stale: boolean | undefined;
-    if (records === undefined) {
-      entry = registration.backend.lookup(key);
-      // Only once an entry was expired in this process can a memory backend hold one.
-      if (state.expiredEntries && isExpired(entry)) {
-        entry = withinGrace(entry);
-        stale = true;
-      }
-      entry = this.unchecked(entry);
+    if (records !== undefined) {
+      found = readChecked(registration.backend, key, records) as Checked;
+      entry = found.entry;
     } else {
-      ({ entry, tokens, stale } = readChecked(registration.backend, key, records) as Checked);
+      entry = registration.backend.lookup(key);
+      // A memory backend is this process's alone: until an entry was expired here it holds no mark.
+      if (state.expiredEntries || this.options.key !== undefined) {
+        found = readPlain(entry, this.options.key !== undefined);
+        entry = found.entry;
+      }
     }
     if (entry !== MISS) {
       // Learnt on a hit only: arguments seen once (a miss) would fill the trie for nothing.
       if (!known) this.learnKey(args, key);
-      this.hit(registration, key);
-      const value =
-        stale === true
-          ? this.servedStale(registration, self, args, key, entry, tokens)
-          : this.enveloped
-            ? this.served(registration, self, args, key, entry, tokens)
-            : entry;
+      const value = this.served(registration, self, args, key, entry, found);
       return this.returnsPromise ? Promise.resolve(value) : value;
     }
-    return registration.inflight.get(key) ?? this.compute(registration, self, args, key, tokens);
+    return registration.inflight.get(key) ?? this.compute(registration, self, args, key, found?.tokens);
   }
 
-  private hit(registration: Registration, key: string): void {
+  /** A hit: the value, and a refresh in the background when the entry is stale or due early. */
+  private served(
+    registration: Registration,
+    self: unknown,
+    args: unknown[],
+    key: string,
+    entry: unknown,
+    found: Checked | undefined,
+  ): unknown {
     registration.counter.hits++;
     this.counter.hits++;
     this.emit(state.events.hit, key);
+    const due: Due | undefined =
+      found?.stale === true ? 'stale' : this.freshness.enveloped ? this.freshness.due(entry) : undefined;
+    if (due !== undefined) this.refreshEntry(registration, self, args, key, found?.tokens, due);
+    return this.freshness.enveloped || due !== undefined ? valueOf(entry) : entry;
   }
 
   private miss(registration: Registration, key: string): void {
     registration.counter.misses++;
     this.counter.misses++;
     this.emit(state.events.miss, key);
-  }
-
-  /**
-   * The records a call's entry is checked against: the fixed ones, and the tags a `tags`
-   * function returns for these arguments.
-   */
-  private recordsFor(self: unknown, args: unknown[]): readonly string[] | undefined {
-    const tags = this.options.tags;
-    if (typeof tags !== 'function') return this.records;
-    const list: unknown = tags.apply(self, args);
-    if (!Array.isArray(list) || !list.every((tag) => typeof tag === 'string')) {
-      throw new CacheConfigError(
-        `${this.label}: the \`tags\` function must return an array of strings, got ${Array.isArray(list) ? 'an array holding other values' : typeof list}`,
-      );
-    }
-    const own = list.map(tagKey);
-    return this.records === undefined ? own : [...this.records, ...own];
-  }
-
-  /**
-   * A key that is a custom one may hold an entry a call site with records stored: one without
-   * records cannot check it, so to it that entry is a miss.
-   */
-  private unchecked(entry: unknown): unknown {
-    return this.options.key !== undefined && isStamped(entry) ? MISS : entry;
   }
 
   /** Miss on a synchronous backend: a synchronous result is stored at once, a promise once it settles. */
@@ -207,7 +149,7 @@ export class CachedCall extends CallSite {
     tokens: readonly string[] | undefined,
   ): unknown {
     this.miss(registration, key);
-    const start = this.clock();
+    const start = this.freshness.clock();
     const result = this.run(self, args);
     if (isThenable(result)) return this.storeWhenSettled(registration, self, args, key, tokens, result, start);
     const Observable = isObservable(result) ? observableClassOf(Object.getPrototypeOf(result)) : undefined;
@@ -218,7 +160,7 @@ export class CachedCall extends CallSite {
         this.storeWhenSettled(registration, self, args, key, tokens, singleValue(result as ObservableLike, this.label), start),
       );
     }
-    void this.store(self, args, key, result, this.clock() - start, tokens);
+    void this.store(self, args, key, result, this.freshness.clock() - start, tokens);
     return result;
   }
 
@@ -237,7 +179,7 @@ export class CachedCall extends CallSite {
     const settled = Promise.resolve(result).then(
       (value) => {
         inflight.delete(key);
-        void this.store(self, args, key, value, this.clock() - start, tokens);
+        void this.store(self, args, key, value, this.freshness.clock() - start, tokens);
         return value;
       },
       (error) => {
@@ -249,6 +191,13 @@ export class CachedCall extends CallSite {
     return settled;
   }
 
+  /** What a lookup of `key` finds on an asynchronous backend, checked against `records` when there are some. */
+  private lookup(registration: Registration, key: string, records: readonly string[] | undefined): Promise<Checked> {
+    const backend = registration.backend;
+    if (records !== undefined) return Promise.resolve(readChecked(backend, key, records));
+    return Promise.resolve(backend.lookup(key)).then((found) => readPlain(found, this.options.key !== undefined));
+  }
+
   private viaAsyncBackend(registration: Registration, self: unknown, args: unknown[]): Promise<unknown> {
     let key = this.knownKey(args);
     let records: readonly string[] | undefined;
@@ -258,7 +207,7 @@ export class CachedCall extends CallSite {
         // Learnt now, while the arguments are as they were called: a caller may change them later.
         this.learnKey(args, key);
       }
-      if (this.checks) records = this.recordsFor(self, args);
+      if (this.records.checks) records = this.records.forCall(self, args, this.label);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -268,30 +217,18 @@ export class CachedCall extends CallSite {
     // One reaction per call, registered in `inflight` until it settles (single flight). A hit
     // unregisters inline; the slower paths do it as they settle. Each runs after the
     // registration, since promise reactions never run synchronously.
-    let lookup: unknown;
+    let lookup: Promise<Checked>;
     try {
-      lookup = records === undefined ? registration.backend.lookup(key) : readChecked(registration.backend, key, records);
+      lookup = this.lookup(registration, key, records);
     } catch (error) {
       lookup = Promise.reject(error);
     }
-    const call = Promise.resolve(lookup).then(
+    const call = lookup.then(
       (found) => {
-        let entry: unknown;
-        let tokens: readonly string[] | undefined;
-        let stale: boolean | undefined;
-        if (records === undefined) {
-          stale = isExpired(found);
-          entry = this.unchecked(stale ? withinGrace(found as Parameters<typeof withinGrace>[0]) : found);
-        } else {
-          const checked = found as Checked;
-          ({ entry, tokens, stale } = checked);
-          if (checked.unreadable !== undefined) this.report(registration, key, 'get', checked.unreadable);
-        }
-        if (entry === MISS) return this.afterMiss(registration, self, args, key, records, tokens);
+        if (found.unreadable !== undefined) this.report(registration, key, 'get', found.unreadable);
+        if (found.entry === MISS) return this.afterMiss(registration, self, args, key, records, found.tokens);
         inflight.delete(key);
-        this.hit(registration, key);
-        if (stale === true) return this.servedStale(registration, self, args, key, entry, tokens);
-        return this.enveloped ? this.served(registration, self, args, key, entry, tokens) : entry;
+        return this.served(registration, self, args, key, found.entry, found);
       },
       (error) => {
         this.report(registration, key, 'get', error);
@@ -316,19 +253,16 @@ export class CachedCall extends CallSite {
     this.miss(registration, key);
     const compute = (): Promise<unknown> => this.computeAndStore(self, args, key, tokens);
     if (!this.locks) return this.unregisterAfter(registration, key, compute);
-    const backend = registration.backend;
     return this.unregisterAfter(registration, key, () =>
       computeUnderLock({
-        backend,
+        backend: registration.backend,
         key,
         lockTimeout: this.options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT,
         lockTtl: this.options.lockTtl ?? DEFAULT_LOCK_TTL,
         compute,
         poll: async () => {
-          const entry =
-            records === undefined ? this.unchecked(await backend.lookup(key)) : (await readChecked(backend, key, records)).entry;
-          if (entry === MISS) return undefined;
-          return { value: this.enveloped ? this.served(registration, self, args, key, entry, tokens) : entry };
+          const found = await this.lookup(registration, key, records);
+          return found.entry === MISS ? undefined : { value: valueOf(found.entry) };
         },
         report: (operation, error) => this.report(registration, key, operation, error),
       }),
@@ -355,9 +289,9 @@ export class CachedCall extends CallSite {
     key: string,
     tokens: readonly string[] | undefined,
   ): Promise<unknown> {
-    const start = this.clock();
+    const start = this.freshness.clock();
     const value = await this.run(self, args);
-    await this.store(self, args, key, value, this.clock() - start, tokens);
+    await this.store(self, args, key, value, this.freshness.clock() - start, tokens);
     return value;
   }
 
@@ -368,80 +302,30 @@ export class CachedCall extends CallSite {
     return this.asCached(traced(computeChannel, message, () => this.callee.fn.apply(self, args)));
   }
 
-  /** Milliseconds for measuring a computation, which only entries with freshness keep: others skip the clock. */
-  private clock(): number {
-    return this.enveloped ? performance.now() : 0;
-  }
-
-  /**
-   * The value of an entry with freshness. Past it (within `staleTtl`), or early by XFetch's
-   * draw (`now - computeMs·beta·ln(random) ≥ freshUntil`), one refresh starts in the background.
-   */
-  private served(
-    registration: Registration,
-    self: unknown,
-    args: unknown[],
-    key: string,
-    entry: unknown,
-    tokens: readonly string[] | undefined,
-  ): unknown {
-    if (!isEntry(entry)) return entry;
-    const freshUntil = entry[FRESH_UNTIL];
-    if (freshUntil !== 0) {
-      const now = Date.now();
-      if (freshUntil <= now) return this.servedStale(registration, self, args, key, entry, tokens);
-      if (this.beta !== 0 && now - entry.computeMs * this.beta * Math.log(Math.random()) >= freshUntil) {
-        this.refreshInBackground(registration, self, args, key, tokens, 'early');
-      }
-    }
-    return entry.value;
-  }
-
-  /** The value of a stale entry (past its ttl, or expired softly): one refresh replaces it. */
-  private servedStale(
-    registration: Registration,
-    self: unknown,
-    args: unknown[],
-    key: string,
-    entry: unknown,
-    tokens: readonly string[] | undefined,
-  ): unknown {
-    if (staleChannel.hasSubscribers) staleChannel.publish({ method: this.label, backend: registration.name, key });
-    this.refreshInBackground(registration, self, args, key, tokens, 'stale');
-    return isEntry(entry) ? entry.value : entry;
-  }
-
-  /**
-   * Fail-safe: a refresh that throws leaves the current value in place and is reported. With
-   * `lock`, only the process that takes the lock refreshes; the others keep serving meanwhile.
-   */
-  private refreshInBackground(
+  /** A stale entry was served (past its ttl within `staleTtl`, or expired softly), or one is due early: one refresh replaces it. */
+  private refreshEntry(
     registration: Registration,
     self: unknown,
     args: unknown[],
     key: string,
     tokens: readonly string[] | undefined,
-    kind: 'stale' | 'early',
+    kind: Due,
   ): void {
-    const refreshing = registration.refreshing;
-    if (refreshing.has(key)) return;
-    refreshing.add(key);
-    if (refreshChannel.hasSubscribers) refreshChannel.publish({ method: this.label, backend: registration.name, key, kind });
-    const done = (): void => {
-      refreshing.delete(key);
-    };
-    const refresh = async (): Promise<void> => {
-      const start = performance.now();
-      const value = await this.run(self, args);
-      await this.store(self, args, key, value, performance.now() - start, tokens);
-    };
-    const backend = registration.backend;
-    Promise.resolve()
-      .then(() => (this.locks ? refreshUnderLock(backend, key, this.options.lockTtl ?? DEFAULT_LOCK_TTL, refresh) : refresh()))
-      .then(done, (error) => {
-        done();
-        this.report(registration, key, 'refresh', error);
-      });
+    if (kind === 'stale' && staleChannel.hasSubscribers)
+      staleChannel.publish({ method: this.label, backend: registration.name, key });
+    refreshInBackground({
+      registration,
+      key,
+      method: this.label,
+      kind,
+      lockTtl: this.locks ? (this.options.lockTtl ?? DEFAULT_LOCK_TTL) : undefined,
+      run: async () => {
+        const start = performance.now();
+        const value = await this.run(self, args);
+        await this.store(self, args, key, value, performance.now() - start, tokens);
+      },
+      report: (error) => this.report(registration, key, 'refresh', error),
+    });
   }
 
   protected override ttlOfWrite(): number | undefined {
@@ -452,29 +336,15 @@ export class CachedCall extends CallSite {
   }
 
   protected override physicalTtl(ttl: number | undefined): number | undefined {
-    return ttl === undefined || ttl === 0 ? ttl : ttl + this.staleTtl;
+    return this.freshness.physicalTtl(ttl);
   }
 
   protected override entryOf(value: unknown, ttl: number | undefined, computeMs: number): unknown {
-    if (!this.enveloped) return value;
-    return { [FRESH_UNTIL]: ttl ? Date.now() + ttl * 1000 : 0, value, computeMs } satisfies Entry;
+    return this.freshness.wrap(value, ttl, computeMs);
   }
 
-  /**
-   * Which records lookups read. A method's generation is in play on a shared backend always
-   * (another process may invalidate it); on a memory backend once it was invalidated.
-   */
   protected override refreshed(registration: Registration): void {
-    const { key, tags, namespace } = this.options;
-    const records: string[] = [];
-    if (key === undefined) {
-      const generation = generationKey(namespace, this.label);
-      const backend = registration.backend;
-      if (!backend.synchronous || this.invalidatedHere || backend.has(generation)) records.push(generation);
-    }
-    if (Array.isArray(tags)) records.push(...tags.map(tagKey));
-    this.records = records.length === 0 ? undefined : records;
-    this.checks = this.records !== undefined || typeof tags === 'function';
+    this.records.refresh(registration.backend, this.label);
   }
 
   /** Deletes the entry stored for `args` (`CacheModule.invalidate`); key functions get no `this`. */
@@ -486,21 +356,12 @@ export class CachedCall extends CallSite {
     return existed;
   }
 
-  /**
-   * `CacheModule.expire(Class, 'method', ...args)`: the entry stored for `args` is marked stale
-   * for the grace period, never past its own ttl where the backend tells it. A store racing this
-   * rewrite may be overwritten by the older value marked stale; the next call refreshes it.
-   */
+  /** `CacheModule.expire(Class, 'method', ...args)`: the entry stored for `args` is stale for `expireGrace`. */
   async expire(target: Function, args: unknown[]): Promise<boolean> {
     const backend = this.resolve(target.prototype ?? target).backend;
     const key = this.keyFor(undefined, args);
-    const found = await withTtl(backend, key);
-    if (found === MISS) return false;
-    const grace = moduleConfig().expireGrace;
-    const seconds = found.ttl === undefined || found.ttl === 0 ? grace : Math.min(found.ttl, grace);
     state.expiredEntries = true;
-    await backend.set(key, expired(found.value, Date.now() + seconds * 1000), seconds);
-    return true;
+    return expireEntry(backend, key, moduleConfig().expireGrace);
   }
 
   /**
@@ -517,15 +378,15 @@ export class CachedCall extends CallSite {
           `${soft ? 'Expire' : 'Invalidate'} them by key (with arguments) or by tags.`,
       );
     }
-    const key = generationKey(this.options.namespace, this.label);
-    const inPlay = this.records?.includes(key) === true;
-    this.invalidatedHere = true;
-    this.refreshed(registration);
+    const backend = registration.backend;
+    const generation = this.records.generation(this.label);
+    const stamped = this.records.readsGeneration(this.label);
+    this.records.invalidated(backend, this.label);
     if (soft) {
-      await expireRecord(registration.backend, key, Date.now() + moduleConfig().expireGrace * 1000, !inPlay);
+      await expireRecord(backend, generation, Date.now() + moduleConfig().expireGrace * 1000, !stamped);
       return;
     }
-    await registration.backend.set(key, newToken(), 0);
-    this.emit(state.events.evict, key);
+    await backend.set(generation, newToken(), 0);
+    this.emit(state.events.evict, generation);
   }
 }

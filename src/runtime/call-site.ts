@@ -84,7 +84,7 @@ export abstract class CallSite {
       throw new CacheConfigError(
         `${label} is synchronous, but backend '${name}' answers asynchronously. ` +
           'Declare the method `async` (or cache it on a MemoryBackend). A method returning an Observable: ' +
-          "declare its return type `Observable<…>`, with Observable imported as a value (not `import type`): " +
+          'declare its return type `Observable<…>`, with Observable imported as a value (not `import type`): ' +
           'emitDecoratorMetadata records it.',
       );
     }
@@ -148,24 +148,28 @@ export abstract class CallSite {
    * `computeMs` is how long the method took (kept beside the value for early refresh); `tokens`
    * are those of the records the value was computed under (see runtime/records.ts).
    */
-  protected store(self: unknown, args: unknown[], key: string, value: unknown, computeMs = 0, tokens?: readonly string[]): void | Promise<void> {
+  protected store(
+    self: unknown,
+    args: unknown[],
+    key: string,
+    value: unknown,
+    computeMs = 0,
+    tokens?: readonly string[],
+  ): void | Promise<void> {
     const unless = this.options.unless;
     if (unless !== undefined && unless.call(self, value, ...args)) return;
     const registration = this.registration;
     const ttl = this.ttlOfWrite();
-    try {
-      const entry = this.entryOf(value, ttl, computeMs);
-      const done = registration.backend.set(key, tokens === undefined ? entry : stamped(entry, tokens), this.physicalTtl(ttl));
-      if (isThenable(done)) {
-        return Promise.resolve(done).then(
-          () => this.stored(key, registration),
-          (error) => this.report(registration, key, 'set', error),
-        );
-      }
-      this.stored(key, registration);
-    } catch (error) {
-      this.report(registration, key, 'set', error);
-    }
+    return this.failOpen(
+      registration,
+      key,
+      'set',
+      () => {
+        const entry = this.entryOf(value, ttl, computeMs);
+        return registration.backend.set(key, tokens === undefined ? entry : stamped(entry, tokens), this.physicalTtl(ttl));
+      },
+      () => this.emit(state.events.set, key, registration.name),
+    );
   }
 
   /** The ttl of one write; undefined lets the backend apply its default. */
@@ -183,24 +187,40 @@ export abstract class CallSite {
     return value;
   }
 
-  private stored(key: string, registration: Registration): void {
-    this.emit(state.events.set, key, registration.name);
-  }
-
   /** Deletes one key, or clears the backend; faults are reported, not thrown. */
   protected evict(key: string | undefined): void | Promise<void> {
     const registration = this.registration;
     const backend = registration.backend;
     const label = key ?? '*';
-    const evicted = (): void => this.emit(state.events.evict, label, registration.name);
+    return this.failOpen(
+      registration,
+      label,
+      key === undefined ? 'clear' : 'delete',
+      () => (key === undefined ? backend.clear() : backend.delete(key)),
+      () => this.emit(state.events.evict, label, registration.name),
+    );
+  }
+
+  /**
+   * Fail-open: the one way the call path runs a backend operation whose fault must not reach
+   * the caller (a store, a delete). A fault, thrown or rejected, is counted and reported as an
+   * `error` event; `done` runs once the operation succeeded.
+   */
+  protected failOpen(
+    registration: Registration,
+    key: string,
+    operation: string,
+    work: () => unknown,
+    done: () => void,
+  ): void | Promise<void> {
     try {
-      const done = key === undefined ? backend.clear() : backend.delete(key);
-      if (isThenable(done)) {
-        return Promise.resolve(done).then(evicted, (error) => this.report(registration, label, key ? 'delete' : 'clear', error));
+      const result = work();
+      if (isThenable(result)) {
+        return Promise.resolve(result).then(done, (error: unknown) => this.report(registration, key, operation, error));
       }
-      evicted();
+      done();
     } catch (error) {
-      this.report(registration, label, key ? 'delete' : 'clear', error);
+      this.report(registration, key, operation, error);
     }
   }
 

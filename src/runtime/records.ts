@@ -77,12 +77,12 @@ interface Expired {
   entry: unknown;
 }
 
-export function isExpired(entry: unknown): entry is Expired {
+function isExpired(entry: unknown): entry is Expired {
   return typeof (entry as Expired | null)?.[EXPIRED] === 'number';
 }
 
 /** `entry` marked stale until `until` (ms since the epoch); marking it again keeps the first mark's entry. */
-export function expired(entry: unknown, until: number): Expired {
+function expired(entry: unknown, until: number): Expired {
   return { [EXPIRED]: until, entry: isExpired(entry) ? entry.entry : entry };
 }
 
@@ -90,8 +90,8 @@ export function expired(entry: unknown, until: number): Expired {
 export interface Checked {
   /** The stored value, or {@link MISS} when absent or not proven current. */
   entry: unknown;
-  /** The records' current tokens: what a value computed now is stored under. */
-  tokens: readonly string[];
+  /** The records' current tokens: what a value computed now is stored under (none without records). */
+  tokens?: readonly string[];
   /** Why a stored value could not be read (tampered, corrupt), if one could not: a miss, to report. */
   unreadable?: CacheSerializationError;
   /** The entry was expired softly: serve it, and refresh it. */
@@ -99,8 +99,21 @@ export interface Checked {
 }
 
 /** What an entry expired softly still serves: the entry, or MISS once its grace ended. */
-export function withinGrace(entry: Expired): unknown {
+function withinGrace(entry: Expired): unknown {
   return entry[EXPIRED] > Date.now() ? entry.entry : MISS;
+}
+
+/**
+ * What a lookup without records found, as served. A call site without records cannot check a
+ * stamped entry (one that a site with records stored under a shared custom key): with
+ * `refuseStamped`, that is a miss.
+ */
+export function readPlain(found: unknown, refuseStamped: boolean): Checked {
+  const stale = isExpired(found);
+  const entry = stale ? withinGrace(found) : found;
+  const checked: Checked = { entry: refuseStamped && isStamped(entry) ? MISS : entry };
+  if (stale && checked.entry !== MISS) checked.stale = true;
+  return checked;
 }
 
 /** A stored value that cannot be decoded: an entry that misses, or a record that is lost. */
@@ -190,6 +203,29 @@ function verdict(found: unknown, states: readonly RecordState[], records: readon
   const unreadable = [found, ...records].find((value): value is Unreadable => value instanceof Unreadable);
   if (unreadable !== undefined) checked.unreadable = unreadable.error;
   return checked;
+}
+
+/** An entry and, where the backend can tell it, the seconds it has left (0 = never expires). */
+async function withTtl(backend: CacheBackend, key: string): Promise<{ value: unknown; ttl?: number } | typeof MISS> {
+  if (backend.lookupWithTtl !== undefined) return backend.lookupWithTtl(key);
+  // MemoryBackend tells it synchronously, outside the backend contract.
+  const peek = (backend as { peekWithTtl?: (key: string) => unknown }).peekWithTtl;
+  if (peek !== undefined) return peek.call(backend, key) as { value: unknown; ttl: number } | typeof MISS;
+  const value = await backend.lookup(key);
+  return value === MISS ? MISS : { value };
+}
+
+/**
+ * Marks the entry at `key` stale for `grace` seconds, never past its own ttl where the backend
+ * tells it; false when there is none. A store racing this rewrite may be overwritten by the older
+ * value marked stale; the next call refreshes it.
+ */
+export async function expireEntry(backend: CacheBackend, key: string, grace: number): Promise<boolean> {
+  const found = await withTtl(backend, key);
+  if (found === MISS) return false;
+  const seconds = found.ttl === undefined || found.ttl === 0 ? grace : Math.min(found.ttl, grace);
+  await backend.set(key, expired(found.value, Date.now() + seconds * 1000), seconds);
+  return true;
 }
 
 /**
