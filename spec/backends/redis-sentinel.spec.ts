@@ -49,7 +49,7 @@ process.stdout.write('closed\\n');
 describe('RedisBackend and RedisBus on Redis Sentinel', function () {
   this.timeout(120_000);
   let sentinel: RedisSentinelServers;
-  const connection = () => ({ sentinels: sentinel.sentinelAddresses, name: sentinel.name });
+  const connection = (group = sentinel) => ({ sentinels: group.sentinelAddresses, name: group.name });
 
   before(async () => {
     sentinel = await startRedisSentinel();
@@ -75,7 +75,12 @@ describe('RedisBackend and RedisBus on Redis Sentinel', function () {
     expect(code, output).to.equal(0);
   });
 
-  describe('under a steady call rate', () => {
+  // Each failover case on a Sentinel group of its own, fresh and healthy, so that no case depends
+  // on the one before: what it stored (a case whose every call hits stores nothing after the
+  // fault), which node is master, and the sentinel that just started a failover, which starts no
+  // other for twice the failover-timeout.
+  describe('under a steady call rate, each on a fresh Sentinel group', () => {
+    let group: RedisSentinelServers;
     const truth = new Map<number, number>();
     let runs = 0;
     const read = cached(
@@ -88,14 +93,19 @@ describe('RedisBackend and RedisBus on Redis Sentinel', function () {
     let backend: RedisBackend;
     const figures: Figures[] = [];
 
-    beforeEach(() => {
+    beforeEach(async () => {
+      group = await startRedisSentinel();
       CacheModule.reset();
-      backend = new RedisBackend({ ...connection(), prefix: 'steady:', timeout: 0.5 });
+      backend = new RedisBackend({ ...connection(group), prefix: 'steady:', timeout: 0.5 });
       CacheModule.register(backend);
     });
     afterEach(async () => {
-      await CacheModule.close();
-      CacheModule.reset();
+      try {
+        await CacheModule.close();
+        CacheModule.reset();
+      } finally {
+        await group.stop();
+      }
     });
     after(() => {
       mkdirSync(dirname(figuresFile), { recursive: true });
@@ -108,14 +118,16 @@ describe('RedisBackend and RedisBus on Redis Sentinel', function () {
      * delete Redis acknowledged: a delete acknowledged by a demoted master and lost when it
      * resynced would bring the old value back.
      */
-    async function steadily(fault: string, inject: () => Promise<void>, { hitsRequired = true } = {}): Promise<Figures> {
+    async function steadily(fault: string, inject: () => Promise<void>): Promise<Figures> {
       const errors: CacheEvent[] = [];
       const unhandled: unknown[] = [];
       const onUnhandled = (reason: unknown) => unhandled.push(reason);
       process.on('unhandledRejection', onUnhandled);
       CacheModule.on('error', (event) => errors.push(event));
       const keys = new Map<number, string>();
-      CacheModule.on('miss', (event) => keys.set(Number(event.key.split('item:').pop()), event.key));
+      // Learnt from hits as well as misses: a case must not depend on which entries are stored.
+      const learn = (event: CacheEvent) => keys.set(Number(event.key.split('item:').pop()), event.key);
+      CacheModule.on('miss', learn);
       let faultAt = Infinity;
       let switchedAt = Infinity;
       let hitsOnNewMaster = Infinity;
@@ -124,6 +136,7 @@ describe('RedisBackend and RedisBus on Redis Sentinel', function () {
         if (performance.now() > switchedAt) storedAfterFault.add(event.key);
       });
       CacheModule.on('hit', (event) => {
+        learn(event);
         if (storedAfterFault.has(event.key)) hitsOnNewMaster = Math.min(hitsOnNewMaster, performance.now());
       });
       const acknowledged = new Map<number, number>();
@@ -162,10 +175,7 @@ describe('RedisBackend and RedisBus on Redis Sentinel', function () {
         faultAt = performance.now();
         await inject();
         switchedAt = performance.now();
-        const hits = waitFor('hits on entries stored after the fault', () => hitsOnNewMaster < Infinity, 60_000);
-        // Known open defect (issue #17 note): after a SIGKILL the backend may not cache again within
-        // the minute under load; that is measured (msToHitsOnNewMaster), not yet required.
-        await (hitsRequired ? hits : hits.catch(() => undefined));
+        await waitFor('hits on entries stored after the fault', () => hitsOnNewMaster < Infinity, 60_000);
         await sleep(1000);
       } finally {
         running = false;
@@ -196,34 +206,33 @@ describe('RedisBackend and RedisBus on Redis Sentinel', function () {
     }
 
     it('SENTINEL FAILOVER: no wrong value, no rejected call; the new master serves hits', async () => {
-      const before = await sentinel.master();
-      await steadily('SENTINEL FAILOVER', () => sentinel.failover());
-      expect(await sentinel.master()).not.to.equal(before);
+      const before = await group.master();
+      await steadily('SENTINEL FAILOVER', () => group.failover());
+      expect(await group.master()).not.to.equal(before);
     });
 
-    // SKIPPED, not done (issue #17 stays open): in both clean-clone CI runs of 2026-12-03 this case
-    // failed — once no hits within a minute, once no delete acknowledged at all after the previous
-    // case's failover — while its assertions of 0 wrong values and 0 rejected calls held. Unskip it
-    // with the fix; the SENTINEL FAILOVER case above runs the same checks on every run.
-    it.skip('the master SIGKILLed (and restarted, to come back as a replica): no wrong value, no rejected call, the fault named in error events', async () => {
-      const master = await sentinel.master();
+    it('the master SIGKILLed (and restarted, to come back as a replica): no wrong value, no rejected call, the fault named in error events', async () => {
+      const master = await group.master();
       const measured = await steadily('SIGKILL of the master', async () => {
         await master.kill();
-        await waitFor('the sentinels chose another master', async () => (await sentinel.master()) !== master, 30_000);
+        // Restarted once every sentinel names the new master, as an operator would: a sentinel
+        // that had not yet heard of the promotion would still send clients to the restarted node,
+        // an empty master until the sentinels convert it (a split brain Redis does not prevent).
+        await waitFor('the sentinels chose another master', async () => (await group.master()) !== master, 30_000);
         await master.restart();
-      }, { hitsRequired: false });
+      });
       expect(measured.errorEvents).to.be.greaterThan(0);
     });
 
     it('a bus follows the switch: after a failover it is connected to the new master and hears other buses', async () => {
-      const a = new RedisBus({ ...connection(), channel: 'sentinel-bus' });
-      const b = new RedisBus({ ...connection(), channel: 'sentinel-bus' });
+      const a = new RedisBus({ ...connection(group), channel: 'sentinel-bus' });
+      const b = new RedisBus({ ...connection(group), channel: 'sentinel-bus' });
       const heard = recordingListener();
       a.listen(recordingListener());
       b.listen(heard);
       try {
         await waitFor('both subscribed', () => a.connected && b.connected, 10_000);
-        await sentinel.failover();
+        await group.failover();
         await waitFor('a message after the failover arrived', async () => {
           await a.publish({ keys: ['after'] }).catch(() => undefined);
           return heard.received.length > 0;

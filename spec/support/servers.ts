@@ -347,7 +347,11 @@ export interface RedisSentinelServers {
   readonly sentinels: RedisServer[];
   /** `{ host, port }` of every sentinel, what ioredis' `sentinels` option takes. */
   readonly sentinelAddresses: { host: string; port: number }[];
-  /** Asks a sentinel which node is the master now. */
+  /**
+   * The node every sentinel names as master. While they disagree (in the moments after a
+   * promotion, before the others have heard of it) it asks again, so a caller never acts on
+   * one sentinel's view that a client asking another would not share.
+   */
   master(): Promise<RedisServer>;
   /** `SENTINEL FAILOVER`: the replica becomes master, the master its replica; settles once the sentinels say so. */
   failover(): Promise<void>;
@@ -406,9 +410,12 @@ export async function startRedisSentinel(name = 'hoard-master'): Promise<RedisSe
     await Promise.all([...sentinels, ...nodes].map((server) => server.stop()));
   };
   try {
-    const master = await startRedis();
+    // A full sync waits 5 s (redis' default) for more replicas to share it: most of the group's
+    // start-up, and of a restarted node's return as a replica, without this.
+    const noSyncDelay = ['--repl-diskless-sync-delay', '0'];
+    const master = await startRedis({ args: noSyncDelay });
     nodes.push(master);
-    nodes.push(await startRedis({ args: ['--replicaof', HOST, String(master.port)] }));
+    nodes.push(await startRedis({ args: [...noSyncDelay, '--replicaof', HOST, String(master.port)] }));
     for (let i = 0; i < 3; i++) sentinels.push(await startOn(sentinelFlavour(name, master.port), {}));
     const deadline = Date.now() + READY_WITHIN_MS;
     for (;;) {
@@ -438,10 +445,21 @@ export async function startRedisSentinel(name = 'hoard-master'): Promise<RedisSe
       }
     },
     async master() {
-      const [, port] = (await command(sentinels[0]!.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string];
-      const found = nodes.find((node) => node.port === Number(port));
-      if (found === undefined) throw new Error(`the sentinels name an unknown master: port ${port}`);
-      return found;
+      const deadline = Date.now() + READY_WITHIN_MS;
+      for (;;) {
+        const replies = await Promise.all(
+          sentinels.map((sentinel) => command(sentinel.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as Promise<[string, string]>),
+        );
+        const ports = new Set(replies.map(([, port]) => Number(port)));
+        if (ports.size === 1) {
+          const [port] = ports;
+          const found = nodes.find((node) => node.port === port);
+          if (found === undefined) throw new Error(`the sentinels name an unknown master: port ${port}`);
+          return found;
+        }
+        if (Date.now() > deadline) throw new Error(`the sentinels still name different masters: ports ${[...ports].join(', ')}`);
+        await sleep(20);
+      }
     },
     stop,
   };
