@@ -1,5 +1,5 @@
 import diagnostics, { type TracingChannel } from 'node:diagnostics_channel';
-import { isThenable } from '../runtime/call-site.js';
+import { isThenable } from './maybe-promise.js';
 
 /**
  * What hoard publishes for tracers beside the `hoard:<event>` channels of events.ts. Every

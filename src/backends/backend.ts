@@ -1,5 +1,6 @@
-/** A value, or a promise of it: synchronous backends answer directly. */
-export type MaybePromise<T> = T | Promise<T>;
+import type { MaybePromise } from '../maybe-promise.js';
+
+export type { MaybePromise };
 
 /** What `setMany` accepts: a `Map`, an iterable of `[key, value]` pairs, or a plain object. */
 export type CacheEntries = Iterable<readonly [string, unknown]> | Readonly<Record<string, unknown>>;

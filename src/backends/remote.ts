@@ -1,5 +1,5 @@
 import { CacheArgumentError, CacheBackendError, CacheError, CacheSerializationError, messageOf } from '../errors.js';
-import { operationChannel, traced, type ServerAddress } from '../module/channels.js';
+import { operationChannel, traced, type ServerAddress } from '../channels.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
 import { ValueCodec, type ValueCodecOptions } from '../serialization/value-codec.js';
@@ -48,7 +48,8 @@ export interface RemoteBackendOptions {
   encryption?: ValueCodecOptions['encryption'];
 }
 
-const DEFAULT_TIMEOUT = 0.5;
+/** Seconds per operation of a remote backend or a bus, unless its `timeout` option says otherwise. */
+export const DEFAULT_TIMEOUT = 0.5;
 /** Attempts of a compare-and-swap increment while other writers keep winning. */
 export const SWAP_ATTEMPTS = 20;
 
