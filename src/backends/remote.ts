@@ -23,7 +23,10 @@ export interface RemoteBackendOptions {
    * decorators then run the method: fail-open). Must be > 0. Default 0.5.
    */
   timeout?: number;
-  /** Seconds an entry lives when `set` is given no ttl; `0` = never expires. Default: the module's `defaultTtl`. */
+  /**
+   * Seconds an entry lives when `set` is given no ttl; `0` = never expires. Default: the module's
+   * `defaultTtl` once the backend is registered, `DEFAULT_TTL` (300) while it is not.
+   */
   defaultTtl?: number;
   /**
    * Compress serialized values of at least `threshold` bytes with node:zlib, keeping the
