@@ -13,6 +13,7 @@ import {
   CacheSerializationError,
   CacheValueTooLargeError,
   MemoryBackend,
+  RedisBackend,
 } from 'hoard';
 
 /** Every error class the package exports, by name. */
@@ -65,6 +66,9 @@ describe('errors', () => {
       () => CacheModule.configure({ defaultTtl: -1 }),
       () => new MemoryBackend().set('k', 1, Number.NaN),
       () => Cached({ ttl: -1 }),
+      // Options a remote backend checks before it makes a connection.
+      () => new RedisBackend({ lazyConnect: true, compression: { algorithm: 'lz4' as never } }),
+      () => new RedisBackend({ lazyConnect: true, integrity: { keys: ['too short'] } }),
     ].map((call) => {
       try {
         call();
@@ -74,6 +78,7 @@ describe('errors', () => {
       return undefined;
     });
     for (const error of thrown) {
+      expect(error).to.be.instanceOf(CacheArgumentError);
       expect(error).to.be.instanceOf(TypeError);
       expect((error as CacheArgumentError).code).to.equal(CacheErrorCode.ARGUMENT);
     }

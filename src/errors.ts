@@ -34,17 +34,37 @@ export const CacheErrorCode = Object.freeze({
 /** One of the {@link CacheErrorCode} values: `'HOARD_CONFIG'`, `'HOARD_KEY'`, … */
 export type CacheErrorCode = (typeof CacheErrorCode)[keyof typeof CacheErrorCode];
 
+/** Marks hoard's error classes, whichever copy of hoard defined them. */
+const HOARD_ERROR = Symbol.for('hoard.error');
+
+/**
+ * `instanceof` for hoard's error classes: a class in the value's prototype chain that is
+ * `errorClass`, or a hoard error class of the same name (defined by the other build).
+ */
+function isHoardError(errorClass: Function, value: unknown): boolean {
+  for (let proto = value == null ? null : Object.getPrototypeOf(value); proto != null; proto = Object.getPrototypeOf(proto)) {
+    const constructor = (proto as { constructor?: Function & { [HOARD_ERROR]?: true } }).constructor;
+    if (constructor === errorClass || (constructor?.[HOARD_ERROR] === true && constructor.name === errorClass.name)) return true;
+  }
+  return false;
+}
+
 /**
  * A value passed to a hoard call that it cannot accept. A `TypeError` (its `name` too), as the
  * built-in APIs throw, with a `code` so that it can be told from a `TypeError` of your own.
  */
 export class CacheArgumentError extends TypeError {
+  /** @internal */
+  static readonly [HOARD_ERROR] = true;
+
+  /** Also true for a `CacheArgumentError` of the other build of hoard (see {@link CacheError}). */
+  static override [Symbol.hasInstance](this: Function, value: unknown): boolean {
+    return isHoardError(this, value);
+  }
+
   /** Always `HOARD_ARGUMENT`: see {@link CacheErrorCode}. */
   readonly code: CacheErrorCode = CacheErrorCode.ARGUMENT;
 }
-
-/** Marks hoard's error classes, whichever copy of hoard defined them. */
-const HOARD_ERROR = Symbol.for('hoard.error');
 
 /** Base class of the errors hoard finds while the cache works (see the rule above), so callers can tell them from their own. */
 export abstract class CacheError extends Error {
@@ -52,16 +72,11 @@ export abstract class CacheError extends Error {
   static readonly [HOARD_ERROR] = true;
 
   /**
-   * `instanceof` also holds for an error made by the other build of hoard in this process (its
-   * ES module and CommonJS builds each define these classes): a class in the error's prototype
-   * chain that is a hoard error class of the same name counts as this one.
+   * `instanceof` also holds for an error of the same class made by the other build of hoard in
+   * this process: its ES module and CommonJS builds each define these classes.
    */
   static override [Symbol.hasInstance](this: Function, value: unknown): boolean {
-    for (let proto = value == null ? null : Object.getPrototypeOf(value); proto != null; proto = Object.getPrototypeOf(proto)) {
-      const constructor = (proto as { constructor?: Function & { [HOARD_ERROR]?: true } }).constructor;
-      if (constructor === this || (constructor?.[HOARD_ERROR] === true && constructor.name === this.name)) return true;
-    }
-    return false;
+    return isHoardError(this, value);
   }
 
   /** The class name, also on the subclasses, so logs and `error.name` checks can tell them apart. */

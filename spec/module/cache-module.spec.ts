@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { Cached, CacheConfigError, CacheModule, MemoryBackend, NullBackend, type CacheEvent } from 'hoard';
+import { Cached, CacheConfigError, CacheModule, DEFAULT_TTL, MemoryBackend, NullBackend, type CacheEvent } from 'hoard';
+import { fakeCacheTime } from 'hoard/testing';
 
 describe('CacheModule', () => {
   beforeEach(() => CacheModule.reset());
@@ -81,6 +82,30 @@ describe('CacheModule', () => {
 
   it('refuses something that is not a backend', () => {
     expect(() => CacheModule.register({} as never)).to.throw(TypeError, /CacheBackend/);
+  });
+
+  it("hands configure()'s defaultTtl only to registered backends: one never registered stores for DEFAULT_TTL", () => {
+    const time = fakeCacheTime(sinon);
+    try {
+      CacheModule.configure({ defaultTtl: 10 });
+      const loose = new MemoryBackend();
+      const own = new MemoryBackend({ defaultTtl: 20 });
+      const registered = new MemoryBackend();
+      CacheModule.register(registered);
+      const backends = [loose, own, registered];
+      for (const cache of backends) cache.set('k', 'v');
+      const held = () => backends.map((cache) => cache.get('k'));
+      time.advance(10);
+      expect(held()).to.deep.equal(['v', 'v', undefined]);
+      time.advance(10);
+      expect(held()).to.deep.equal(['v', undefined, undefined]);
+      time.advance(DEFAULT_TTL - 20.001);
+      expect(loose.get('k')).to.equal('v');
+      time.advance(0.001);
+      expect(loose.get('k')).to.equal(undefined);
+    } finally {
+      time.restore();
+    }
   });
 
   it('validates configure()', () => {

@@ -8,7 +8,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { Cached, CacheModule, MemoryBackend, NullBackend, type CacheBackend } from 'hoard';
+import { Cached, CacheArgumentError, CacheModule, MemoryBackend, NullBackend, type CacheBackend } from 'hoard';
 import {
   getCacheBackendToken,
   HOARD_MODULE_OPTIONS,
@@ -115,7 +115,8 @@ describe('HoardModule [legacy decorators, NestJS 11]', () => {
       expect(nest.get(getCacheBackendToken())).to.equal(memory);
       await nest.close();
     }
-    expect(() => HoardModule.forRootAsync({})).to.throw(TypeError, /exactly one of useFactory, useClass or useExisting/);
+    expect(() => HoardModule.forRootAsync({})).to.throw(CacheArgumentError, /forRootAsync needs exactly one of useFactory, useClass or useExisting/);
+    expect(() => HoardModule.forRoot({} as never)).to.throw(CacheArgumentError, /HoardModule\.forRoot .*need `backends`/);
   });
 
   it('overrideProvider on a backend token replaces the backend that is registered', async () => {

@@ -1,7 +1,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { expect } from 'chai';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { cached, CacheModule, MemoryBackend } from 'hoard';
+import { cached, CacheArgumentError, CacheModule, MemoryBackend } from 'hoard';
 import { instrumentHoard } from 'hoard/otel';
 import { sleep } from '../backends/tiered/support.js';
 import { named, parentOf, requestServer, useTelemetry } from './support.js';
@@ -21,6 +21,13 @@ describe('hoard/otel on a MemoryBackend', () => {
       disable();
       expect(starts.map((channel) => channel.hasSubscribers)).to.deep.equal([false, false, false]);
       expect(diagnostics.channel('hoard:hit').hasSubscribers).to.equal(false);
+    });
+
+    it('refuses a `keys` sanitizer that is not a function, subscribing nothing', () => {
+      expect(() => instrumentHoard({ keys: 'redact' as never }))
+        .to.throw(CacheArgumentError, /instrumentHoard: `keys` must be a function/)
+        .with.property('code', 'HOARD_ARGUMENT');
+      expect(diagnostics.channel('tracing:hoard:call:start').hasSubscribers).to.equal(false);
     });
   });
 

@@ -87,6 +87,10 @@ describe('packaging: the ES module and CommonJS builds loaded in one process', (
     expect(new esm.CacheConfigError('x')).to.be.instanceOf(cjs.CacheConfigError).and.not.instanceOf(cjs.CacheBackendError);
     expect(new Error('x')).to.not.be.instanceOf(cjs.CacheError);
     expect({ name: 'CacheError' }).to.not.be.instanceOf(esm.CacheError);
+    // Bad arguments too, though they are TypeErrors rather than CacheErrors.
+    const badArgument = new cjs.CacheArgumentError('bad');
+    expect(badArgument).to.be.instanceOf(esm.CacheArgumentError).and.instanceOf(TypeError).and.not.instanceOf(esm.CacheError);
+    expect(new TypeError('x')).to.not.be.instanceOf(esm.CacheArgumentError);
     // A user's own class of the same name is not hoard's.
     class CacheError extends Error {}
     expect(new CacheError()).to.not.be.instanceOf(esm.CacheError);

@@ -1,12 +1,14 @@
 /**
  * The package as users install it: `npm pack` output installed into a new project, then used
- * by a CommonJS TypeScript project under Jest 30 and Jest 29 (no Jest configuration), by plain
- * `require` on Node 20.0 and 20.18 (which have no require(esm)), by an ES module program that loads both
- * builds at once, and by TypeScript under every module resolution it offers.
+ * by a CommonJS TypeScript project under Jest 30 and Jest 29 (no Jest configuration), by a project
+ * tested with Vitest, by plain `require` on Node 20.0 and 20.18 (which have no require(esm)), by an
+ * ES module program that loads both builds at once, and by TypeScript under every module resolution
+ * it offers.
  */
 import { expect } from 'chai';
 import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import ts from 'typescript';
 import { installPacked, OLD_NODES, run, tool, type Installation } from './support.js';
 
@@ -124,6 +126,32 @@ describe('packaging: the packed tarball in a new project', function () {
         expect(await run(path, ['build/main.js'], project)).to.equal(`hoard loaded by import and require() on Node ${version}\n`);
       });
     }
+  });
+
+  describe('a project tested with Vitest (no configuration file)', () => {
+    let project: string;
+
+    before(() => {
+      project = join(installed.dir, 'vitest');
+    });
+
+    it('type-checks its test files: Vitest\'s describe, it and afterEach fit the conformance suite', () => {
+      const { config } = ts.readConfigFile(join(project, 'tsconfig.json'), ts.sys.readFile);
+      const { options, fileNames } = ts.parseJsonConfigFileContent(config, ts.sys, project);
+      const program = ts.createProgram(fileNames, options, sharingParsedFiles(options));
+      const diagnostics = ts.getPreEmitDiagnostics(program).map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+      expect(fileNames).to.have.length(3);
+      expect(diagnostics).to.deep.equal([]);
+    });
+
+    it('runs the conformance suite, fake cache time and a decorated method under Vitest, with and without its globals', async () => {
+      // --globals only serves globals.test.ts; conformance.test.ts passes Vitest's functions itself.
+      const output = stripVTControlCharacters(await run(process.execPath, [tool('vitest/vitest.mjs'), 'run', '--globals'], project));
+      expect(output).to.match(/Test Files\s+3 passed \(3\)/);
+      // Every test passed (none failed or skipped), and each file declared the whole suite (51 tests today).
+      const [, passed, total] = /Tests\s+(\d+) passed \((\d+)\)/.exec(output) ?? [];
+      expect(Number(passed)).to.equal(Number(total)).and.to.be.above(100);
+    });
   });
 
   describe('TypeScript resolves the types of every entry point', () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomBytes, scryptSync } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import sinon from 'sinon';
-import { CacheIntegrityError, CacheSerializationError, defaultSerializer } from 'hoard';
+import { CacheArgumentError, CacheIntegrityError, CacheSerializationError, defaultSerializer } from 'hoard';
 import { ValueCodec, type ValueCodecOptions } from '#src/serialization/value-codec.js';
 
 const key = 'app:permissions:alice';
@@ -112,9 +112,10 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
     });
 
     it('refuses options that cannot work, naming them', () => {
-      expect(() => new ValueCodec('TestBackend', { compression: { threshold: -1 } })).to.throw(TypeError, /TestBackend: compression.threshold/);
-      expect(() => new ValueCodec('TestBackend', { compression: { algorithm: 'lz4' as never } })).to.throw(TypeError, /'gzip', 'brotli' or 'zstd'/);
-      expect(() => new ValueCodec('TestBackend', { compression: 'yes' as never })).to.throw(TypeError, /compression must be/);
+      expect(() => new ValueCodec('TestBackend', { compression: { threshold: -1 } })).to.throw(CacheArgumentError, /TestBackend: compression.threshold/);
+      expect(() => new ValueCodec('TestBackend', { compression: { algorithm: 'lz4' as never } })).to.throw(CacheArgumentError, /'gzip', 'brotli' or 'zstd'/);
+      expect(() => new ValueCodec('TestBackend', { compression: 'yes' as never })).to.throw(CacheArgumentError, /compression must be/);
+      expect(() => new ValueCodec('TestBackend', { compression: null as never })).to.throw(CacheArgumentError, /compression must be .* got null/);
     });
 
     it(`zstd: ${hasZstd ? 'round-trips on this Node' : 'is refused clearly on a Node without it, and its entries are a decode error'}`, () => {
@@ -123,7 +124,7 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
         expect(roundTrip(codec, json(10_000)).toString()).to.equal(json(10_000));
         return;
       }
-      expect(() => new ValueCodec('TestBackend', { compression: { algorithm: 'zstd' } })).to.throw(TypeError, new RegExp(`zstd support \\(22.15 or later\\); this is Node ${process.version.replace(/\./g, '\\.')}`));
+      expect(() => new ValueCodec('TestBackend', { compression: { algorithm: 'zstd' } })).to.throw(CacheArgumentError, new RegExp(`zstd support \\(22.15 or later\\); this is Node ${process.version.replace(/\./g, '\\.')}`));
       const entry = Buffer.from([0x00, 0xf8, 0x68, 0x64, 0x03, 0x28, 0xb5, 0x2f, 0xfd]);
       expect(() => new ValueCodec('TestBackend', {}).open('k', key, entry)).to.throw(CacheSerializationError, /compressed with zstd/);
     });
@@ -221,13 +222,13 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
 
     it('refuses secrets under 32 bytes, and other mistakes, at construction with what to do', () => {
       expect(() => new ValueCodec('RedisBackend', { integrity: { keys: ['correct horse battery staple'] } })).to.throw(
-        TypeError,
+        CacheArgumentError,
         /RedisBackend: integrity.keys\[0\] has 28 bytes; at least 32 are needed.*scrypt/,
       );
-      expect(() => new ValueCodec('RedisBackend', { encryption: { keys: [secret, randomBytes(16)] } })).to.throw(TypeError, /encryption.keys\[1\] has 16 bytes/);
-      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [] } })).to.throw(TypeError, /non-empty array/);
-      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [42 as never] } })).to.throw(TypeError, /integrity.keys\[0\] must be a Buffer/);
-      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [secret, Buffer.from(secret)] } })).to.throw(TypeError, /same secret/);
+      expect(() => new ValueCodec('RedisBackend', { encryption: { keys: [secret, randomBytes(16)] } })).to.throw(CacheArgumentError, /encryption.keys\[1\] has 16 bytes/);
+      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [] } })).to.throw(CacheArgumentError, /non-empty array/);
+      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [42 as never] } })).to.throw(CacheArgumentError, /integrity.keys\[0\] must be a Buffer/);
+      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [secret, Buffer.from(secret)] } })).to.throw(CacheArgumentError, /same secret/);
       // A passphrase stretched by scrypt, as docs/security.md shows, is accepted.
       const derived = scryptSync('correct horse battery staple', 'myapp cache v1', 32);
       expect(roundTrip(new ValueCodec('T', { integrity: { keys: [derived, 'x'.repeat(32)] } }), 'ok').toString()).to.equal('ok');

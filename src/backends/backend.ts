@@ -1,5 +1,6 @@
-/** A value, or a promise of it: synchronous backends answer directly. */
-export type MaybePromise<T> = T | Promise<T>;
+import type { MaybePromise } from '../maybe-promise.js';
+
+export type { MaybePromise };
 
 /** What `setMany` accepts: a `Map`, an iterable of `[key, value]` pairs, or a plain object. */
 export type CacheEntries = Iterable<readonly [string, unknown]> | Readonly<Record<string, unknown>>;
@@ -12,7 +13,10 @@ export const MISS: unique symbol = Symbol.for('hoard.miss');
 /** The type of {@link MISS}, as {@link CacheBackend.lookupWithTtl} and `lookup` of a typed backend answer it. */
 export type Miss = typeof MISS;
 
-/** Seconds an entry lives when nothing says otherwise: the module's `defaultTtl` until `configure` changes it. */
+/**
+ * Seconds an entry lives when nothing says otherwise: the module's `defaultTtl` until `configure`
+ * changes it, and what a backend that was never registered stores for (`configure` does not reach it).
+ */
 export const DEFAULT_TTL = 300;
 
 /**

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { ignore } from '../maybe-promise.js';
 
 /**
  * How long a write a master acknowledged may take to reach its replica, at most: the writes and
@@ -82,7 +83,7 @@ export class FailoverGuard {
 
   private close(): Promise<void> {
     // A client made with lazyConnect connects on its first command, which the reads now hold back.
-    if (this.client.status === 'wait') this.client.connect().catch(() => undefined);
+    if (this.client.status === 'wait') this.client.connect().catch(ignore);
     if (this.gate === undefined) {
       this.lostAt = performance.now();
       this.gate = new Promise<void>((resolve) => (this.openGate = resolve));

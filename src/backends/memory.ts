@@ -21,7 +21,7 @@ export interface MemoryBackendOptions {
    * value larger than this is not stored.
    */
   maxBytes?: number;
-  /** Seconds an entry lives when `set` gets no ttl; default: the module's (300). `0` = forever. */
+  /** Seconds an entry lives when `set` gets no ttl; default: the module's once registered, 300 before. `0` = forever. */
   defaultTtl?: number;
 }
 

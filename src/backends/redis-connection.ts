@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { ignore } from '../maybe-promise.js';
 
 /**
  * A ready ioredis client, 5.x or 6.x: a `Redis` (one server, or a Sentinel set) or a `Cluster`.
@@ -33,8 +34,14 @@ export interface RedisClient {
 }
 
 /** A client as hoard calls it: through ioredis 6's declarations, which an ioredis 5 client meets at run time. */
-export function ioredisClient(client: RedisClient): Redis | Cluster {
+function ioredisClient(client: RedisClient): Redis | Cluster {
   return client as unknown as Redis | Cluster;
+}
+
+/** A new connection with `client`'s options: a `Redis` for a `Redis`, a `Cluster` for a `Cluster`. */
+export function duplicateClient(client: Redis | Cluster): Redis | Cluster {
+  // One call for both classes: they declare duplicate() with signatures TypeScript cannot unite.
+  return (client as Redis).duplicate();
 }
 
 /**
@@ -94,17 +101,32 @@ function hoardSettings(timeoutMs: number, sentinels: boolean): RedisOptions {
   };
 }
 
-/** A client hoard made, and the settings it was made with. */
-export interface MadeClient {
-  readonly client: Redis;
-  readonly settings: RedisOptions;
+/** The client a backend or a bus works through. */
+export interface Connection {
+  readonly client: Redis | Cluster;
+  /** True when hoard made the client (and so closes it); a ready-made client is the application's to close. */
+  readonly owned: boolean;
+  /** The settings hoard made the client with; undefined for a ready-made one. */
+  readonly settings: RedisOptions | undefined;
 }
 
-/** A new client from `url` and the application's ioredis options, over hoard's settings. */
-export function makeClient(url: string | undefined, options: Omit<RedisOptions, 'keyPrefix'>, timeoutMs: number): MadeClient {
+/**
+ * The application's ready-made `client`, as it is; else a new client from `url` and the
+ * application's ioredis `options`, over hoard's settings.
+ */
+export function connect(
+  client: RedisClient | undefined,
+  url: string | undefined,
+  options: Omit<RedisOptions, 'keyPrefix'>,
+  timeoutMs: number,
+): Connection {
+  if (client !== undefined) return { client: ioredisClient(client), owned: false, settings: undefined };
   const settings = { ...hoardSettings(timeoutMs, options.sentinels !== undefined), ...options };
-  const client = url === undefined ? new Redis(settings) : new Redis(url, settings);
-  return { client, settings };
+  const made = url === undefined ? new Redis(settings) : new Redis(url, settings);
+  // Its failures reach the owner as failed commands (and from there `error` events), its refusals
+  // through watchRefusals; without a listener ioredis would also log every reconnect attempt.
+  made.on('error', ignore);
+  return { client: made, owned: true, settings };
 }
 
 /** Replies Redis gives a connection it will not serve as configured: a wrong password, no password, no permission. */

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheArgumentError, CacheConfigError } from '../errors.js';
-import type { ServerAddress } from '../module/channels.js';
+import type { ServerAddress } from '../channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from './backend.js';
 import { FailoverGuard } from './failover-guard.js';
 import { keyBytes } from './key-bytes.js';
 import { ReadBatch } from './read-batch.js';
-import { ioredisClient, makeClient, watchRefusals, type RedisConnectionOptions } from './redis-connection.js';
+import { ignore } from '../maybe-promise.js';
+import { connect, watchRefusals, type RedisConnectionOptions } from './redis-connection.js';
 import { RemoteBackend, SWAP_ATTEMPTS, withDeadline, type RemoteBackendOptions } from './remote.js';
 import { SwapCounters, sums } from './swap-counters.js';
 
@@ -121,19 +122,11 @@ export class RedisBackend extends RemoteBackend {
     if ('keyPrefix' in ioredisOptions || client?.options.keyPrefix) {
       throw new CacheArgumentError("RedisBackend: use the backend's `prefix` option instead of ioredis' `keyPrefix`");
     }
-    if (client) {
-      this.client = ioredisClient(client);
-      this.ownsClient = false;
-    } else {
-      const made = makeClient(url, ioredisOptions, this.timeout * 1000);
-      this.client = made.client;
-      this.ownsClient = true;
-      const { commandTimeout } = made.settings;
-      this.clientBoundsRequests = typeof commandTimeout === 'number' && commandTimeout <= this.timeout * 1000;
-      // Connection errors reach callers as failed operations (and from there `error` events);
-      // without a listener ioredis would also log every failed reconnect attempt.
-      this.client.on('error', () => undefined);
-    }
+    const connection = connect(client, url, ioredisOptions, this.timeout * 1000);
+    this.client = connection.client;
+    this.ownsClient = connection.owned;
+    const commandTimeout = connection.settings?.commandTimeout;
+    this.clientBoundsRequests = typeof commandTimeout === 'number' && commandTimeout <= this.timeout * 1000;
     this.stopWatching = watchRefusals(this.client, (reason) => this.refused(reason));
     // A cluster fails over node by node, with its own redirections: the guard follows one connection.
     this.guard = this.client.isCluster
@@ -335,9 +328,9 @@ export class RedisBackend extends RemoteBackend {
     }
     const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
     // QUIT lets pending replies arrive first; its own failure is covered by waiting for 'end'.
-    client.quit().catch(() => undefined);
+    client.quit().catch(ignore);
     // A dead or hung server (or one between reconnect attempts) gets no more than `timeout`.
-    await withDeadline(ended, this.timeout * 1000, () => new Error('QUIT got no answer')).catch(() => undefined);
+    await withDeadline(ended, this.timeout * 1000, () => new Error('QUIT got no answer')).catch(ignore);
     // Also after a QUIT: only disconnect() closes the connections ioredis' failover detector
     // keeps to every sentinel, which would otherwise keep the process alive.
     client.disconnect();

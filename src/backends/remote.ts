@@ -1,5 +1,5 @@
 import { CacheArgumentError, CacheBackendError, CacheError, CacheSerializationError, messageOf } from '../errors.js';
-import { operationChannel, traced, type ServerAddress } from '../module/channels.js';
+import { operationChannel, traced, type ServerAddress } from '../channels.js';
 import { defaultSerializer } from '../serialization/default-serializer.js';
 import type { Serializer } from '../serialization/serializer.js';
 import { ValueCodec, type ValueCodecOptions } from '../serialization/value-codec.js';
@@ -23,7 +23,10 @@ export interface RemoteBackendOptions {
    * decorators then run the method: fail-open). Must be > 0. Default 0.5.
    */
   timeout?: number;
-  /** Seconds an entry lives when `set` is given no ttl; `0` = never expires. Default: the module's `defaultTtl`. */
+  /**
+   * Seconds an entry lives when `set` is given no ttl; `0` = never expires. Default: the module's
+   * `defaultTtl` once the backend is registered, `DEFAULT_TTL` (300) while it is not.
+   */
   defaultTtl?: number;
   /**
    * Compress serialized values of at least `threshold` bytes with node:zlib, keeping the
@@ -48,7 +51,8 @@ export interface RemoteBackendOptions {
   encryption?: ValueCodecOptions['encryption'];
 }
 
-const DEFAULT_TIMEOUT = 0.5;
+/** Seconds per operation of a remote backend or a bus, unless its `timeout` option says otherwise. */
+export const DEFAULT_TIMEOUT = 0.5;
 /** Attempts of a compare-and-swap increment while other writers keep winning. */
 export const SWAP_ATTEMPTS = 20;
 

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { FaultListener } from '../backends/backend.js';
 import { Faults } from '../backends/faults.js';
-import { ioredisClient, makeClient, watchRefusals, type RedisConnectionOptions } from '../backends/redis-connection.js';
-import { withDeadline } from '../backends/remote.js';
-import { CacheArgumentError, CacheBackendError } from '../errors.js';
+import { connect, duplicateClient, watchRefusals, type RedisConnectionOptions } from '../backends/redis-connection.js';
+import { DEFAULT_TIMEOUT, withDeadline } from '../backends/remote.js';
+import { assertPositiveSeconds } from '../backends/ttl.js';
+import { CacheArgumentError, CacheBackendError, messageOf } from '../errors.js';
+import { ignore } from '../maybe-promise.js';
 import type { BusListener, CacheBus, Invalidation } from './bus.js';
 
 /**
@@ -23,11 +25,8 @@ export interface RedisBusOptions extends RedisConnectionOptions {
 }
 
 const DEFAULT_CHANNEL = 'hoard:invalidations';
-const DEFAULT_TIMEOUT = 0.5;
 /** Pause before subscribing again after the server refused (e.g. NOPERM until the ACL is fixed). */
 const RESUBSCRIBE_DELAY_MS = 1000;
-
-const ignore = (): void => undefined;
 
 /**
  * The wire format, small JSON: `{"from":"<origin>","keys":["k1","k2"]}` or
@@ -47,10 +46,6 @@ function decode(text: string): { from: string; invalidation: Invalidation } | un
   if (clear === true) return { from, invalidation: { clear: true } };
   if (Array.isArray(keys) && keys.every((key) => typeof key === 'string')) return { from, invalidation: { keys } };
   return undefined;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -86,24 +81,14 @@ export class RedisBus implements CacheBus {
       throw new CacheArgumentError('RedisBus: give either `url` and ioredis options (the bus makes its connections) or `client` (a ready ioredis client), not both');
     }
     if (typeof channel !== 'string' || channel === '') throw new CacheArgumentError('RedisBus: `channel` must be a non-empty string');
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new CacheArgumentError(`RedisBus: \`timeout\` must be a finite number of seconds > 0, got ${String(timeout)}`);
-    }
+    assertPositiveSeconds(timeout, 'RedisBus: timeout');
     this.channel = channel;
     this.timeout = timeout;
-    if (client !== undefined) {
-      this.publisher = ioredisClient(client);
-      this.ownsPublisher = false;
-    } else {
-      this.publisher = makeClient(url, ioredisOptions, timeout * 1000).client;
-      this.ownsPublisher = true;
-      // A failed publish reaches the writer as a rejection; the connection's own errors need no log.
-      this.publisher.on('error', ignore);
-    }
-    const publisher = this.publisher;
-    // By `isCluster`, not `instanceof`: an ioredis 5 client is no instance of ioredis 6's classes.
-    this.subscriber = publisher.isCluster ? (publisher as Cluster).duplicate() : (publisher as Redis).duplicate();
-    const subscriber = this.subscriber;
+    const { client: publisher, owned } = connect(client, url, ioredisOptions, timeout * 1000);
+    const subscriber = duplicateClient(publisher);
+    this.publisher = publisher;
+    this.ownsPublisher = owned;
+    this.subscriber = subscriber;
     const refused = (reason: Error | undefined): void => {
       if (reason === undefined) this.lastFault = undefined;
       else this.report(reason, 'connect');

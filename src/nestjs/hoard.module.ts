@@ -1,5 +1,6 @@
 import { Inject, type DynamicModule, type Provider } from '@nestjs/common';
 import type { CacheBackend } from '../backends/backend.js';
+import { CacheArgumentError } from '../errors.js';
 import type { HoardModuleAsyncOptions, HoardModuleOptions, HoardModuleRootOptions, HoardOptionsFactory } from './options.js';
 import { backendsOf, HoardRegistrations } from './registrations.js';
 import { getCacheBackendToken, HOARD_MODULE_OPTIONS, HOARD_REGISTRATIONS, requestedNames } from './tokens.js';
@@ -72,7 +73,7 @@ export class HoardModule {
   static forRootAsync(options: HoardModuleAsyncOptions): DynamicModule {
     const { useFactory, useClass, useExisting, inject = [], imports = [], isGlobal = true } = options;
     if ([useFactory, useClass, useExisting].filter((use) => use !== undefined).length !== 1) {
-      throw new TypeError('hoard: HoardModule.forRootAsync needs exactly one of useFactory, useClass or useExisting');
+      throw new CacheArgumentError('hoard: HoardModule.forRootAsync needs exactly one of useFactory, useClass or useExisting');
     }
     const make = (factory: HoardOptionsFactory) => factory.createHoardOptions();
     const optionsProviders: Provider[] = useFactory

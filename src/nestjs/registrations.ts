@@ -1,5 +1,6 @@
 import { Logger, type LoggerService, type OnApplicationShutdown } from '@nestjs/common';
 import type { CacheBackend } from '../backends/backend.js';
+import { CacheArgumentError } from '../errors.js';
 import { CacheModule } from '../module/cache-module.js';
 import type { CacheEvent } from '../module/events.js';
 import { DEFAULT_BACKEND } from '../module/state.js';
@@ -9,7 +10,7 @@ import type { HoardModuleOptions } from './options.js';
 export function backendsOf(options: HoardModuleOptions): Map<string, CacheBackend> {
   const backends = (options as Partial<HoardModuleOptions> | undefined)?.backends;
   if (backends === null || typeof backends !== 'object') {
-    throw new TypeError('hoard: HoardModule options need `backends`: one backend, or a record of name → backend');
+    throw new CacheArgumentError("hoard: HoardModule.forRoot options (or what forRootAsync's factory returns) need `backends`: one backend, or a record of name → backend");
   }
   const single = typeof (backends as Partial<CacheBackend>).lookup === 'function';
   return new Map<string, CacheBackend>(single ? [[DEFAULT_BACKEND, backends as CacheBackend]] : Object.entries(backends));

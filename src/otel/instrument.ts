@@ -30,7 +30,8 @@ import {
   type OperationMessage,
   type RefreshMessage,
   type StaleMessage,
-} from '../module/channels.js';
+} from '../channels.js';
+import { CacheArgumentError } from '../errors.js';
 import type { CacheEvent } from '../module/events.js';
 import { state } from '../module/state.js';
 import { ATTR, errorType, type CallResult } from './attributes.js';
@@ -108,7 +109,7 @@ class HoardInstrumentation {
 
   constructor(options: HoardInstrumentationOptions) {
     const { tracerProvider = trace.getTracerProvider(), meterProvider = metrics.getMeterProvider(), rootSpans = false, keys } = options;
-    if (keys !== undefined && typeof keys !== 'function') throw new TypeError('instrumentHoard: `keys` must be a function (key) => string | undefined');
+    if (keys !== undefined && typeof keys !== 'function') throw new CacheArgumentError('instrumentHoard: `keys` must be a function (key) => string | undefined');
     this.tracer = tracerProvider.getTracer('hoard');
     this.metrics = new HoardMetrics(meterProvider.getMeter('hoard'));
     this.rootSpans = rootSpans;

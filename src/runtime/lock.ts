@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CacheBackend } from '../backends/backend.js';
 import { lockKey as lockKeyOf } from '../module/keyspace.js';
-import { lockChannel } from '../module/channels.js';
+import { lockChannel } from '../channels.js';
 
 /** Defaults of `lockTimeout` and `lockTtl`, in seconds. */
 export const DEFAULT_LOCK_TIMEOUT = 5;

@@ -1,5 +1,5 @@
 import { CacheConfigError } from '../errors.js';
-import { isThenable } from './call-site.js';
+import { isThenable } from '../maybe-promise.js';
 
 /* RxJS Observables, recognised by shape and built with the class the method itself used, so
  * hoard never imports rxjs (an optional peer) and the caller gets the same rxjs copy back. */

@@ -1,4 +1,5 @@
-import { CallSite, isThenable } from './call-site.js';
+import { isThenable } from '../maybe-promise.js';
+import { CallSite } from './call-site.js';
 import type { CacheEvictOptions, CachePutOptions } from './options.js';
 
 /** Runs `then` after `result` (after it settles successfully, when it is a promise). */

@@ -1,4 +1,5 @@
 import * as zlib from 'node:zlib';
+import { CacheArgumentError } from '../errors.js';
 
 /** The node:zlib formats a remote backend can compress values with. */
 export type CompressionAlgorithm = 'gzip' | 'brotli' | 'zstd';
@@ -69,12 +70,12 @@ export function compressorFor(label: string, algorithm: unknown): [number, Compr
     const name = typeof entry === 'string' ? entry : entry.name;
     if (name !== algorithm) continue;
     if (typeof entry === 'string') {
-      throw new TypeError(
+      throw new CacheArgumentError(
         `${label}: compression.algorithm '${name}' needs a Node with zlib zstd support (22.15 or later); ` +
           `this is Node ${process.version}. Use 'gzip' or 'brotli'.`,
       );
     }
     return [id, entry];
   }
-  throw new TypeError(`${label}: compression.algorithm must be 'gzip', 'brotli' or 'zstd', got ${String(algorithm)}`);
+  throw new CacheArgumentError(`${label}: compression.algorithm must be 'gzip', 'brotli' or 'zstd', got ${String(algorithm)}`);
 }

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { CacheIntegrityError, CacheSerializationError, type CacheIntegrityReason } from '../errors.js';
+import { CacheArgumentError, CacheIntegrityError, CacheSerializationError, type CacheIntegrityReason } from '../errors.js';
 import {
   COMPRESSORS,
   compressorFor,
@@ -88,12 +88,13 @@ export class ValueCodec {
   ) {
     const { compression, integrity, encryption } = options;
     if (compression !== undefined && compression !== false) {
-      const { threshold = DEFAULT_COMPRESSION_THRESHOLD, algorithm = 'gzip' } = compression === true ? {} : compression;
+      // Checked before it is destructured: `null` would otherwise throw the engine's own TypeError.
       if (typeof compression !== 'boolean' && (typeof compression !== 'object' || compression === null)) {
-        throw new TypeError(`${label}: compression must be true or { threshold?, algorithm? }, got ${String(compression)}`);
+        throw new CacheArgumentError(`${label}: compression must be true or { threshold?, algorithm? }, got ${String(compression)}`);
       }
+      const { threshold = DEFAULT_COMPRESSION_THRESHOLD, algorithm = 'gzip' } = compression === true ? {} : compression;
       if (!Number.isSafeInteger(threshold) || threshold < 0) {
-        throw new TypeError(`${label}: compression.threshold must be a whole number of bytes ≥ 0, got ${String(threshold)}`);
+        throw new CacheArgumentError(`${label}: compression.threshold must be a whole number of bytes ≥ 0, got ${String(threshold)}`);
       }
       [this.compressionId, this.compressor] = compressorFor(label, algorithm);
       this.threshold = threshold;

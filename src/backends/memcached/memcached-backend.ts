@@ -1,5 +1,5 @@
 import { CacheArgumentError, CacheValueTooLargeError } from '../../errors.js';
-import type { ServerAddress } from '../../module/channels.js';
+import type { ServerAddress } from '../../channels.js';
 import { entriesOf, MISS, type CacheEntries, type EntryWithTtl, type Miss } from '../backend.js';
 import { RemoteBackend, SWAP_ATTEMPTS, type RemoteBackendOptions } from '../remote.js';
 import { SwapCounters, sums } from '../swap-counters.js';

@@ -1,6 +1,7 @@
 import type { CacheBus, Invalidation } from '../../bus/bus.js';
 import { CacheArgumentError, CacheValueTooLargeError } from '../../errors.js';
-import { busChannel, l1DroppedChannel } from '../../module/channels.js';
+import { busChannel, l1DroppedChannel } from '../../channels.js';
+import { ignore } from '../../maybe-promise.js';
 import {
   entriesOf,
   MISS,
@@ -45,7 +46,6 @@ const DEFAULT_L1_TTL = 60;
 const L1_TTL_WHILE_BUS_DOWN = 1;
 
 const EVERYTHING: Invalidation = Object.freeze({ clear: true } as const);
-const ignore = (): void => undefined;
 
 /** What an L2 read found: the value, and its remaining TTL when the L2 can tell. */
 type Found = { value: unknown; ttl?: number } | Miss;
