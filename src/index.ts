@@ -1,6 +1,6 @@
 export { Cached, CacheEvict, CachePut } from './decorators/cached.js';
 export type { HoardMethodDecorator } from './decorators/adapter.js';
-export { cached } from './runtime/cached-function.js';
+export { cached } from './decorators/cached-function.js';
 export type {
   CachedOptions,
   CachedFunctionOptions,
@@ -8,7 +8,7 @@ export type {
   CachePutOptions,
   KeyOption,
 } from './runtime/options.js';
-export { CacheModule } from './module/cache-module.js';
+export { CacheModule } from './cache-module.js';
 export type { CacheModuleOptions } from './module/config.js';
 export type { CacheEvent, CacheEventName, CacheListener } from './module/events.js';
 export type { CacheStats, Counts } from './module/stats.js';

@@ -11,6 +11,11 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
+/** `next` applied to `value`, at once when it is there, once it settles when it is a promise. */
+export function then<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {
+  return isThenable(value) ? Promise.resolve(value).then(next) : next(value as T);
+}
+
 /**
  * For a rejection (or an `error` event) that is handled another way, or that cannot matter:
  * `promise.catch(ignore)`.

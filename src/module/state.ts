@@ -1,5 +1,5 @@
 import type { CacheBackend } from '../backends/backend.js';
-import { Inflight } from '../runtime/inflight.js';
+import { Inflight } from './inflight.js';
 import { CacheEvents } from './events.js';
 import { processWide } from './process-wide.js';
 import { Counter, CounterMap } from './stats.js';

@@ -1,7 +1,7 @@
 import { Logger, type LoggerService, type OnApplicationShutdown } from '@nestjs/common';
 import type { CacheBackend } from '../backends/backend.js';
 import { CacheArgumentError } from '../errors.js';
-import { CacheModule } from '../module/cache-module.js';
+import { CacheModule } from '../cache-module.js';
 import type { CacheEvent } from '../module/events.js';
 import { DEFAULT_BACKEND } from '../module/state.js';
 import type { HoardModuleOptions } from './options.js';

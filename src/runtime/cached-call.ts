@@ -1,9 +1,10 @@
 import { MISS } from '../backends/backend.js';
 import { CacheConfigError, CacheSerializationError } from '../errors.js';
-import { callChannel, computeChannel, staleChannel, traced, type ComputeMessage } from '../module/channels.js';
+import { callChannel, computeChannel, staleChannel, traced, type ComputeMessage } from '../channels.js';
 import { moduleConfig } from '../module/config.js';
 import { state, type Registration } from '../module/state.js';
-import { CallSite, isThenable } from './call-site.js';
+import { isThenable } from '../maybe-promise.js';
+import { CallSite } from './call-site.js';
 import { Freshness, valueOf, type Due } from './freshness.js';
 import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
 import { isObservable, observableClassOf, singleValue, toObservable, type ObservableLike } from './observable.js';
@@ -65,7 +66,7 @@ export class CachedCall extends CallSite {
     return callChannel.start.hasSubscribers ? this.tracedCall(self, args) : this.call(self, args);
   }
 
-  /** A call published on `tracing:hoard:call:*` (see module/channels.ts). */
+  /** A call published on `tracing:hoard:call:*` (see channels.ts). */
   private tracedCall(self: unknown, args: unknown[]): unknown {
     let backend: string;
     try {

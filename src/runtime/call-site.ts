@@ -10,9 +10,6 @@ import type { ObservableClass } from './observable.js';
 import type { CachedOptions, TargetOptions } from './options.js';
 import { stamped } from './records.js';
 
-// Still imported from here by cached-call.ts and records.ts; new code imports maybe-promise.ts.
-export { isThenable };
-
 export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
 /** How a decorated method or a `cached(fn)` is known before it is first called. */

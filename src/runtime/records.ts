@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MISS, type CacheBackend, type MaybePromise } from '../backends/backend.js';
 import { CacheSerializationError } from '../errors.js';
-import { isThenable } from './call-site.js';
+import { isThenable, then } from '../maybe-promise.js';
 
 /*
  * Records: what makes entries invalidatable in O(1). A method's generation and each tag are a
@@ -246,8 +246,4 @@ export async function expireRecord(backend: CacheBackend, record: string, until:
   const next = expiredRecord(current, until);
   if (backend.deleteIfEquals === undefined) await backend.set(record, next, 0);
   else if (await backend.deleteIfEquals(record, current)) await backend.add(record, next, 0);
-}
-
-function then<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {
-  return isThenable(value) ? Promise.resolve(value).then(next) : next(value as T);
 }

@@ -1,4 +1,4 @@
-import { refreshChannel } from '../module/channels.js';
+import { refreshChannel } from '../channels.js';
 import type { Registration } from '../module/state.js';
 import { refreshUnderLock } from './lock.js';
 

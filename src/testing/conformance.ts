@@ -3,9 +3,9 @@ import { MISS, type CacheBackend } from '../backends/backend.js';
 import { Cached } from '../decorators/cached.js';
 import { CacheArgumentError } from '../errors.js';
 import { generationKey, tagKey } from '../module/keyspace.js';
-import { CacheModule } from '../module/cache-module.js';
+import { CacheModule } from '../cache-module.js';
 import { moduleConfig } from '../module/config.js';
-import { cached } from '../runtime/cached-function.js';
+import { cached } from '../decorators/cached-function.js';
 
 /** What the suite asks of the backend under test. */
 export interface ConformanceContext {

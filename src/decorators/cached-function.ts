@@ -1,8 +1,8 @@
-import { wrap } from '../decorators/adapter.js';
+import { wrap } from './adapter.js';
 import { CacheArgumentError } from '../errors.js';
-import { isAsyncFunction } from './call-site.js';
-import { CachedCall } from './cached-call.js';
-import { validateOptions, type CachedFunctionOptions } from './options.js';
+import { isAsyncFunction } from '../runtime/call-site.js';
+import { CachedCall } from '../runtime/cached-call.js';
+import { validateOptions, type CachedFunctionOptions } from '../runtime/options.js';
 
 /**
  * Memoizes a plain function through the same call path as `@Cached`.

@@ -1,15 +1,15 @@
-import type { CacheBackend } from '../backends/backend.js';
-import { assertSeconds } from '../backends/ttl.js';
-import { callSiteOf } from '../decorators/adapter.js';
-import { CacheArgumentError, CacheConfigError, notRegisteredError } from '../errors.js';
-import { DEFAULT_LEARNT_KEYS_BYTES, setLearntKeysBytes } from '../keys/known-keys.js';
-import { isCachedCall, type CachedCall } from '../runtime/cached-call.js';
-import { expireRecord } from '../runtime/records.js';
-import { backendContext, moduleConfig, resetConfig, type CacheModuleOptions } from './config.js';
-import { tagKey } from './keyspace.js';
-import type { CacheEventName, CacheListener } from './events.js';
-import { DEFAULT_BACKEND, state } from './state.js';
-import type { CacheStats } from './stats.js';
+import type { CacheBackend } from './backends/backend.js';
+import { assertSeconds } from './backends/ttl.js';
+import { callSiteOf } from './decorators/adapter.js';
+import { CacheArgumentError, CacheConfigError, notRegisteredError } from './errors.js';
+import { DEFAULT_LEARNT_KEYS_BYTES, setLearntKeysBytes } from './keys/known-keys.js';
+import { isCachedCall, type CachedCall } from './runtime/cached-call.js';
+import { expireRecord } from './runtime/records.js';
+import { backendContext, moduleConfig, resetConfig, type CacheModuleOptions } from './module/config.js';
+import { tagKey } from './module/keyspace.js';
+import type { CacheEventName, CacheListener } from './module/events.js';
+import { DEFAULT_BACKEND, state } from './module/state.js';
+import type { CacheStats } from './module/stats.js';
 
 function assertBackend(backend: unknown, name: string): asserts backend is CacheBackend {
   const candidate = backend as Partial<CacheBackend> | null;

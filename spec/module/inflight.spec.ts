@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { Inflight } from '#src/runtime/inflight.js';
+import { Inflight } from '#src/module/inflight.js';
 
 type Operation = { op: 'set'; key: string; value: number } | { op: 'delete'; key: string };
 
