@@ -16,6 +16,7 @@ import { heap } from './scenarios/heap.js';
 import { memoryHit, memoryMiss } from './scenarios/memory.js';
 import { memoryHitOtel } from './scenarios/otel.js';
 import { remoteHit } from './scenarios/remote.js';
+import { taggedHit } from './scenarios/tagged.js';
 import { tieredHit } from './scenarios/tiered.js';
 import { stampede } from './scenarios/stampede.js';
 import { defences } from './scenarios/defences.js';
@@ -100,6 +101,7 @@ const scenarios: Scenario[] = [
       ),
     ],
   },
+  { name: 'tagged-hit', run: async (budget) => taggedHit(await redis(), budget) },
   { name: 'defences', run: async (budget) => [await defences(await redis(), budget === QUICK)] },
   { name: 'stored-values', run: async (budget) => [await storedValues(await redis(), budget)] },
   { name: 'heap', run: (budget) => heap(budget.repetitions) },
