@@ -30,6 +30,8 @@ export function isStamped(entry: unknown): entry is Stamped {
   return Array.isArray((entry as Stamped | null)?.[STAMPS]);
 }
 
+const NO_STAMPS: readonly string[] = [];
+
 export function stamped(value: unknown, tokens: readonly string[]): Stamped {
   return { [STAMPS]: tokens, value };
 }
@@ -147,20 +149,34 @@ export function readChecked(backend: CacheBackend, key: string, records: readonl
   );
 }
 
+/** A record as read: its token, or after a soft expiry its parsed state. Plain tokens stay strings, so a hit allocates nothing for them. */
+type Found = string | RecordState;
+
+function stateOf(record: string): Found {
+  return record.includes(PART) ? parse(record) : record;
+}
+
+function tokenOf(found: Found): string {
+  return typeof found === 'string' ? found : found.token;
+}
+
 function check(
   backend: CacheBackend,
   entry: unknown,
   found: readonly unknown[],
   records: readonly string[],
 ): MaybePromise<Checked> {
+  let plain = true;
+  for (const record of found) plain &&= typeof record === 'string' && !record.includes(PART);
+  if (plain) return verdict(entry, found as readonly string[], found);
   let pending = false;
   const states = found.map((record, i) => {
-    if (typeof record === 'string') return parse(record);
-    const recreated = then(recreate(backend, records[i]!, record), parse);
+    if (typeof record === 'string') return stateOf(record);
+    const recreated = then(recreate(backend, records[i]!, record), stateOf);
     pending ||= isThenable(recreated);
     return recreated;
   });
-  if (!pending) return verdict(entry, states as RecordState[], found);
+  if (!pending) return verdict(entry, states as Found[], found);
   return Promise.all(states).then((settled) => verdict(entry, settled, found));
 }
 
@@ -177,30 +193,33 @@ function recreate(backend: CacheBackend, record: string, found: unknown): MaybeP
   );
 }
 
-function verdict(found: unknown, states: readonly RecordState[], records: readonly unknown[]): Checked {
+function verdict(found: unknown, states: readonly Found[], records: readonly unknown[]): Checked {
   let entry = found;
   let stale = false;
   if (isExpired(found)) {
     entry = withinGrace(found);
     stale = true;
   }
-  const stamps = isStamped(entry) ? entry[STAMPS] : [];
+  const stamps = isStamped(entry) ? entry[STAMPS] : NO_STAMPS;
+  const first = states[0]!;
   // An entry stored before its method's generation came into play (a memory backend's method
   // expired for the first time) lacks that stamp: the record lists it as the empty token.
-  const unstamped = stamps.length === states.length - 1 && states[0]!.previous.includes('') ? 1 : 0;
+  const unstamped = stamps.length === states.length - 1 && typeof first !== 'string' && first.previous.includes('') ? 1 : 0;
   let current = entry !== MISS && stamps.length + unstamped === states.length && (unstamped === 1 || isStamped(entry));
-  const now = Date.now();
-  for (let i = 0; current && i < states.length; i++) {
-    const stamp = i < unstamped ? '' : stamps[i - unstamped]!;
+  let tokens = states as readonly string[];
+  for (let i = 0; i < states.length; i++) {
     const state = states[i]!;
-    if (stamp === state.token) continue;
-    current = state.until > now && state.previous.includes(stamp);
+    if (typeof state !== 'string') tokens = states.map(tokenOf);
+    if (!current) continue;
+    const stamp = i < unstamped ? '' : stamps[i - unstamped]!;
+    if (stamp === tokenOf(state)) continue;
+    current = typeof state !== 'string' && state.until > Date.now() && state.previous.includes(stamp);
     stale = true;
   }
-  const value = isStamped(entry) ? entry.value : entry;
-  const checked: Checked = { entry: current ? value : MISS, tokens: states.map((state) => state.token) };
+  const checked: Checked = { entry: current ? (isStamped(entry) ? entry.value : entry) : MISS, tokens };
   if (current && stale) checked.stale = true;
-  const unreadable = [found, ...records].find((value): value is Unreadable => value instanceof Unreadable);
+  const unreadable =
+    found instanceof Unreadable ? found : records.find((record): record is Unreadable => record instanceof Unreadable);
   if (unreadable !== undefined) checked.unreadable = unreadable.error;
   return checked;
 }
