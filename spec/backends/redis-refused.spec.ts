@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -14,6 +15,7 @@ import {
   type CacheEvent,
 } from 'hoard';
 import { runBackendConformance } from 'hoard/testing';
+import { ignoreErrors } from '#src/backends/redis-connection.js';
 import { watchUnhandledRejections } from '../support/unhandled.js';
 import { startRedis, startRedisTls, type RedisServer, type RedisTlsServer } from '../support/servers.js';
 import { waitFor } from './tiered/support.js';
@@ -106,6 +108,18 @@ describe('Redis connections the server refuses', function () {
       const calls = errors.filter((event) => event.operation !== 'connect');
       expect(calls.length).to.be.greaterThan(0);
       for (const event of calls) expect((event.error as Error).message).to.match(/refuses the connection: self[- ]signed certificate/);
+    });
+
+    it("guards the socket behind a connection error: a failed handshake's second error is not uncaught", () => {
+      const client = new Redis({ lazyConnect: true });
+      ignoreErrors(client);
+      const socket = new EventEmitter();
+      // What ioredis does: it hears a socket's first error only (`once`) and emits it on the client.
+      socket.once('error', (error: Error) => client.emit('error', error));
+      (client as unknown as { stream: EventEmitter }).stream = socket;
+      socket.emit('error', new Error('self-signed certificate'));
+      expect(() => socket.emit('error', new Error('tlsv1 alert decode error'))).not.to.throw();
+      client.disconnect();
     });
 
     it('a bus that does not trust the certificate reports it, and one given the CA works', async () => {

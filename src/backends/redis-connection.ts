@@ -123,10 +123,26 @@ export function connect(
   if (client !== undefined) return { client: ioredisClient(client), owned: false, settings: undefined };
   const settings = { ...hoardSettings(timeoutMs, options.sentinels !== undefined), ...options };
   const made = url === undefined ? new Redis(settings) : new Redis(url, settings);
-  // Its failures reach the owner as failed commands (and from there `error` events), its refusals
-  // through watchRefusals; without a listener ioredis would also log every reconnect attempt.
-  made.on('error', ignore);
+  ignoreErrors(made);
   return { client: made, owned: true, settings };
+}
+
+const guarded = new WeakSet<object>();
+
+/**
+ * Listens to the errors of a client hoard made: its failures reach the owner as failed commands
+ * (and from there `error` events), its refusals through watchRefusals; without a listener ioredis
+ * would also log every reconnect attempt. Each error also guards the socket behind it: ioredis
+ * listens to a socket's errors with `once`, and a TLS handshake that fails can emit a second one
+ * (the server's alert after the certificate error), which would be uncaught and end the process.
+ */
+export function ignoreErrors(client: Redis | Cluster): void {
+  client.on('error', () => {
+    const stream = (client as { stream?: { on(event: 'error', listener: () => void): unknown } }).stream;
+    if (stream === undefined || guarded.has(stream)) return;
+    guarded.add(stream);
+    stream.on('error', ignore);
+  });
 }
 
 /** Replies Redis gives a connection it will not serve as configured: a wrong password, no password, no permission. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { FaultListener } from '../backends/backend.js';
 import { Faults } from '../backends/faults.js';
-import { connect, duplicateClient, watchRefusals, type RedisConnectionOptions } from '../backends/redis-connection.js';
+import { connect, duplicateClient, ignoreErrors, watchRefusals, type RedisConnectionOptions } from '../backends/redis-connection.js';
 import { DEFAULT_TIMEOUT, withDeadline } from '../backends/remote.js';
 import { assertPositiveSeconds } from '../backends/ttl.js';
 import { CacheArgumentError, CacheBackendError, messageOf } from '../errors.js';
@@ -94,8 +94,8 @@ export class RedisBus implements CacheBus {
       else this.report(reason, 'connect');
     };
     this.stopWatching = [watchRefusals(publisher, refused), watchRefusals(subscriber, refused)];
-    // Outages show as `connected === false`; without a listener ioredis would log every retry.
-    subscriber.on('error', ignore);
+    // Outages show as `connected === false`.
+    ignoreErrors(subscriber);
     subscriber.on('close', () => (this.subscribed = false));
     // After every (re)connection: ioredis may resubscribe by itself too, which Redis takes as a no-op.
     subscriber.on('ready', () => this.subscribe());
