@@ -9,7 +9,7 @@ import { Freshness, valueOf, type Due } from './freshness.js';
 import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
 import { isObservable, observableClassOf, singleValue, toObservable, type ObservableLike } from './observable.js';
 import type { CachedOptions } from './options.js';
-import { expireEntry, expireRecord, newToken, readChecked, readPlain, type Checked } from './records.js';
+import { expireEntry, expireRecord, isExpired, isStamped, newToken, readChecked, readPlain, type Checked } from './records.js';
 import { refreshInBackground } from './refresh.js';
 import { SiteRecords } from './site-records.js';
 
@@ -41,12 +41,16 @@ export class CachedCall extends CallSite {
   /** The ttl must be known here (not left to the backend's default) to derive what is written. */
   private readonly derivesTtl: boolean;
   private readonly records: SiteRecords;
+  /** Copies of what the hit path asks on every call, kept on the call site itself. */
+  private readonly enveloped: boolean;
+  private checks = false;
 
   constructor(...args: ConstructorParameters<typeof CallSite>) {
     super(...args);
     this.returnsPromise = this.callee.async;
     this.freshness = new Freshness(this.options);
-    this.derivesTtl = this.freshness.enveloped || (this.options.jitter ?? 0) > 0;
+    this.enveloped = this.freshness.enveloped;
+    this.derivesTtl = this.enveloped || (this.options.jitter ?? 0) > 0;
     this.records = new SiteRecords(this.options);
   }
 
@@ -91,7 +95,7 @@ export class CachedCall extends CallSite {
         key = this.keyFor(self, args);
         known = false;
       }
-      if (this.records.checks) records = this.records.forCall(self, args, this.label);
+      if (this.checks) records = this.records.forCall(self, args, this.label);
     } catch (error) {
       return this.fail(error);
     }
@@ -103,9 +107,11 @@ export class CachedCall extends CallSite {
     } else {
       entry = registration.backend.lookup(key);
       // A memory backend is this process's alone: until an entry was expired here it holds no mark.
-      if (state.expiredEntries || this.options.key !== undefined) {
+      if (state.expiredEntries && isExpired(entry)) {
         found = readPlain(entry, this.options.key !== undefined);
         entry = found.entry;
+      } else if (this.options.key !== undefined && isStamped(entry)) {
+        entry = MISS;
       }
     }
     if (entry !== MISS) {
@@ -129,10 +135,14 @@ export class CachedCall extends CallSite {
     registration.counter.hits++;
     this.counter.hits++;
     this.emit(state.events.hit, key);
-    const due: Due | undefined =
-      found?.stale === true ? 'stale' : this.freshness.enveloped ? this.freshness.due(entry) : undefined;
+    if (found?.stale === true) {
+      this.refreshEntry(registration, self, args, key, found.tokens, 'stale');
+      return valueOf(entry);
+    }
+    if (!this.enveloped) return entry;
+    const due = this.freshness.due(entry);
     if (due !== undefined) this.refreshEntry(registration, self, args, key, found?.tokens, due);
-    return this.freshness.enveloped || due !== undefined ? valueOf(entry) : entry;
+    return valueOf(entry);
   }
 
   private miss(registration: Registration, key: string): void {
@@ -208,7 +218,7 @@ export class CachedCall extends CallSite {
         // Learnt now, while the arguments are as they were called: a caller may change them later.
         this.learnKey(args, key);
       }
-      if (this.records.checks) records = this.records.forCall(self, args, this.label);
+      if (this.checks) records = this.records.forCall(self, args, this.label);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -346,6 +356,7 @@ export class CachedCall extends CallSite {
 
   protected override refreshed(registration: Registration): void {
     this.records.refresh(registration.backend, this.label);
+    this.checks = this.records.checks;
   }
 
   /** Deletes the entry stored for `args` (`CacheModule.invalidate`); key functions get no `this`. */
@@ -383,6 +394,7 @@ export class CachedCall extends CallSite {
     const generation = this.records.generation(this.label);
     const stamped = this.records.readsGeneration(this.label);
     this.records.invalidated(backend, this.label);
+    this.checks = this.records.checks;
     if (soft) {
       await expireRecord(backend, generation, Date.now() + moduleConfig().expireGrace * 1000, !stamped);
       return;

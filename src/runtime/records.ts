@@ -79,7 +79,7 @@ interface Expired {
   entry: unknown;
 }
 
-function isExpired(entry: unknown): entry is Expired {
+export function isExpired(entry: unknown): entry is Expired {
   return typeof (entry as Expired | null)?.[EXPIRED] === 'number';
 }
 
