@@ -281,6 +281,32 @@ describe('TieredBackend', function () {
       expect(await reports.report('north')).to.equal(results[0], 'the next call is an L1 hit');
       expect(lookup.callCount).to.equal(1);
     });
+
+    it('the L2 reads of one tick, entries and records alike, reach Redis as one command', async () => {
+      const { tiered, l1, l2 } = await tier();
+      CacheModule.register('tiered', tiered);
+      let runs = 0;
+      class Reports {
+        @Cached({ backend: 'tiered', ttl: 60, tags: ['reports'] })
+        async report(id: number): Promise<number> {
+          runs++;
+          return id * 2;
+        }
+      }
+      const reports = new Reports();
+      const ids = Array.from({ length: 100 }, (_, i) => i);
+      expect(await Promise.all(ids.map((id) => reports.report(id)))).to.deep.equal(ids.map((id) => id * 2));
+      l1.clear();
+      const read = sinon.spy(l2, 'lookupWithTtl');
+      await raw.config('RESETSTAT');
+      expect(await Promise.all(ids.map((id) => reports.report(id)))).to.deep.equal(ids.map((id) => id * 2));
+      expect(runs).to.equal(100, 'the second round was all hits');
+      // Each call reads its entry, the method's generation and the tag, all in the same tick.
+      expect(read.callCount).to.equal(300);
+      const stats = await raw.info('commandstats');
+      expect(stats).to.match(/^cmdstat_evalsha:calls=1,/m);
+      expect(stats).not.to.match(/^cmdstat_(get|eval):/m);
+    });
   });
 
   describe('faults', () => {
