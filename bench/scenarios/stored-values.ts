@@ -70,10 +70,10 @@ class Codec extends RedisBackend {
   constructor(options: RemoteBackendOptions) {
     super({ lazyConnect: true, prefix: 'bench:', ...options });
   }
-  write(value: unknown): Buffer | string {
+  encodeEntry(value: unknown): Buffer | string {
     return this.encode('entry', value, 60);
   }
-  read(data: Buffer): unknown {
+  decodeEntry(data: Buffer): unknown {
     return this.decode('entry', data);
   }
 }
@@ -98,7 +98,7 @@ export async function storedValues(server: RedisServer, budget: Budget): Promise
       const backend = new RedisBackend({ url: server.url, prefix, ...options });
       await backend.set('entry', value, 0);
       const codec = new Codec(options);
-      const written = codec.write(value);
+      const written = codec.encodeEntry(value);
       const data = typeof written === 'string' ? Buffer.from(written) : written;
       const measured: Measured = { name, stored: await admin.strlen(`${prefix}entry`), hits: [], sets: [], decode: [], encode: [] };
       subjects.push({ backend, codec, data, measured });
@@ -107,8 +107,8 @@ export async function storedValues(server: RedisServer, budget: Budget): Promise
     await interleave(subjects, budget.rounds, async ({ backend, codec, data, measured }) => {
       measured.hits.push(await rate(() => backend.get('entry'), budget.sliceMs));
       measured.sets.push(await rate(() => backend.set('entry', value, 0), budget.sliceMs));
-      measured.decode.push(await rate(() => codec.read(data), budget.sliceMs / 2));
-      measured.encode.push(await rate(() => codec.write(value), budget.sliceMs / 2));
+      measured.decode.push(await rate(() => codec.decodeEntry(data), budget.sliceMs / 2));
+      measured.encode.push(await rate(() => codec.encodeEntry(value), budget.sliceMs / 2));
     });
     const plain = subjects[0]!.measured;
     for (const { backend, codec, measured } of subjects) {
