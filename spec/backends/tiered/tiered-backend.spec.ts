@@ -307,6 +307,27 @@ describe('TieredBackend', function () {
       expect(stats).to.match(/^cmdstat_evalsha:calls=1,/m);
       expect(stats).not.to.match(/^cmdstat_(get|eval):/m);
     });
+
+    it('an L1 hit is served only while the records it was stored under hold its tokens', async () => {
+      const { tiered, l1, l2 } = await tier();
+      CacheModule.register('tiered', tiered);
+      let runs = 0;
+      class Reports {
+        @Cached({ backend: 'tiered', ttl: 60, tags: ['reports'] })
+        async report(id: number): Promise<string> {
+          return `${id}:${++runs}`;
+        }
+      }
+      const reports = new Reports();
+      const first = await reports.report(1);
+      const reads = sinon.spy(l2, 'lookupWithTtl');
+      expect(await reports.report(1)).to.equal(first);
+      expect(reads.callCount).to.equal(0, 'the entry and its records were read from L1');
+      const copies = l1.size;
+      await CacheModule.invalidateTags(['reports']);
+      expect(l1.size).to.equal(copies - 1, "the tag's copy went, the entry's L1 copy is still there");
+      expect(await reports.report(1)).to.equal('1:2');
+    });
   });
 
   describe('faults', () => {

@@ -132,6 +132,11 @@ export class TieredBackend implements CacheBackend {
     return this.readThrough([key]).then((found) => found[0]);
   }
 
+  /** The L1 copy of `key`, or MISS: what `lookup` answers without a round trip. */
+  peek(key: string): unknown {
+    return this.l1.lookup(key);
+  }
+
   async get(key: string): Promise<unknown> {
     return valueOf(await this.lookup(key));
   }
