@@ -7,7 +7,7 @@ import type { ManagedServer, RedisServer } from '../../spec/support/servers.js';
 import { svgLineChart, type Axis, type Series } from '../chart.js';
 import { interleave, median, type Budget } from '../harness.js';
 import { formatRate, type Section } from '../report.js';
-import { cachedMethod, registerBackend, TTL_SECONDS } from '../subjects/hoard.js';
+import { cachedMethod, registerBackend, TTL_SECONDS, REMOTE_TIMEOUT } from '../subjects/hoard.js';
 import { asyncCacheDedupe, cacheManager, floor as redisFloor, hoard as redisHoard } from '../subjects/redis.js';
 import { build, jsonKey, memoizeRemote, type Subject, type SubjectFactory } from '../subjects/subject.js';
 import { check, Computation, optionsFor, type Options, type Value } from '../workload.js';
@@ -264,7 +264,7 @@ function sizedSubjects(redis: RedisServer, memcached: ManagedServer): SizedSubje
       role: 'hoard',
       server: 'Redis',
       async create(computation) {
-        const backend = new RedisBackend({ url: redis.url, prefix: prefix() });
+        const backend = new RedisBackend({ url: redis.url, prefix: prefix(), timeout: REMOTE_TIMEOUT });
         return { lookup: cachedMethod(registerBackend(backend), computation), close: () => backend.close() };
       },
     },
@@ -284,7 +284,7 @@ function sizedSubjects(redis: RedisServer, memcached: ManagedServer): SizedSubje
       role: 'hoard',
       server: 'Memcached',
       async create(computation) {
-        const backend = new MemcachedBackend({ servers: [memcached.address], prefix: prefix() });
+        const backend = new MemcachedBackend({ servers: [memcached.address], prefix: prefix(), timeout: REMOTE_TIMEOUT });
         return { lookup: cachedMethod(registerBackend(backend), computation), close: () => backend.close() };
       },
     },

@@ -9,7 +9,7 @@ import { RedisBackend } from 'hoard';
 import { Redis } from 'ioredis';
 import type { RedisServer } from '../../spec/support/servers.js';
 import type { Options, Value } from '../workload.js';
-import { cachedMethod, registerBackend, TTL_SECONDS } from './hoard.js';
+import { cachedMethod, registerBackend, TTL_SECONDS, REMOTE_TIMEOUT } from './hoard.js';
 import { viaAsyncCacheDedupe, viaBentocache, viaCacheManager } from './peers.js';
 import { memoizeRemote, type SubjectFactory } from './subject.js';
 
@@ -44,7 +44,7 @@ export const hoard: SubjectFactory<RedisServer> = {
   name: 'hoard @Cached + RedisBackend',
   role: 'hoard',
   async create(computation, server) {
-    const backend = new RedisBackend({ url: `${server.url}/${await freshDatabase(server)}` });
+    const backend = new RedisBackend({ url: `${server.url}/${await freshDatabase(server)}`, timeout: REMOTE_TIMEOUT });
     return { lookup: cachedMethod(registerBackend(backend), computation), close: () => backend.close() };
   },
 };

@@ -7,7 +7,7 @@ import { Cacheable } from 'cacheable';
 import { MemoryBackend, RedisBackend, RedisBus, TieredBackend } from 'hoard';
 import Keyv from 'keyv';
 import type { RedisServer } from '../../spec/support/servers.js';
-import { cachedMethod, registerBackend, TTL_SECONDS } from './hoard.js';
+import { cachedMethod, registerBackend, TTL_SECONDS, REMOTE_TIMEOUT } from './hoard.js';
 import { floor as memoryFloor } from './memory.js';
 import { viaBentocache, viaCacheManager } from './peers.js';
 import type { SubjectFactory } from './subject.js';
@@ -28,8 +28,10 @@ function hoardTiered(name: string, l1Entries: number, peek = true): SubjectFacto
       const namespace = freshNamespace();
       const backend = new TieredBackend({
         l1: new MemoryBackend({ maxEntries: l1Entries }),
-        l2: new RedisBackend({ url: server.url, prefix: `${namespace}:` }),
+        l2: new RedisBackend({ url: server.url, prefix: `${namespace}:`, timeout: REMOTE_TIMEOUT }),
         bus: new RedisBus({ url: server.url, channel: namespace }),
+        // L1 copies outlive the run, which under load took longer than the default 60 s.
+        l1Ttl: TTL_SECONDS,
       });
       // Hidden before registration, which is when the module takes it.
       if (!peek) Object.defineProperty(backend, 'peek', { value: undefined });
