@@ -301,8 +301,9 @@ describe('TieredBackend', function () {
       await raw.config('RESETSTAT');
       expect(await Promise.all(ids.map((id) => reports.report(id)))).to.deep.equal(ids.map((id) => id * 2));
       expect(runs).to.equal(100, 'the second round was all hits');
-      // Each call reads its entry, the method's generation and the tag, all in the same tick.
-      expect(read.callCount).to.equal(300);
+      // Each call reads its entry, the method's generation and the tag, all in the same tick; the
+      // records' reads are shared by the calls.
+      expect(read.callCount).to.equal(102);
       const stats = await raw.info('commandstats');
       expect(stats).to.match(/^cmdstat_evalsha:calls=1,/m);
       expect(stats).not.to.match(/^cmdstat_(get|eval):/m);
@@ -498,6 +499,21 @@ describe('TieredBackend', function () {
       l2Server.resume();
       expect(await reading).to.equal('old');
       expect(l1.has('k')).to.equal(false);
+    });
+
+    it('a lookup joins the L2 read of its key under way, unless an invalidation came after it was sent', async () => {
+      const { tiered, l2 } = await tier();
+      await l2.set('k', 'old');
+      const reads = sinon.spy(l2, 'lookupWithTtl');
+      const first = tiered.get('k');
+      const second = tiered.get('k');
+      expect(reads.callCount).to.equal(1, 'the second lookup joined the first read');
+      const writing = tiered.set('k', 'new');
+      const third = tiered.get('k');
+      expect(reads.callCount).to.equal(2, 'the write invalidated the key: the next lookup reads again');
+      expect(await second).to.equal(await first);
+      await writing;
+      expect(await third).to.equal('new');
     });
 
     it('a write under way when an invalidation lands does not keep its value in L1', async () => {
