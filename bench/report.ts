@@ -23,6 +23,12 @@ export interface Section {
   readonly rows: readonly (readonly string[])[];
   readonly bars: readonly Bar[];
   readonly targets: readonly TargetResult[];
+  /** A chart of the section's figures, written beside the report as `file` (SVG text in `svg`). */
+  readonly chart?: { readonly file: string; readonly svg: string };
+  /** The command that measures this section alone. */
+  readonly command?: string;
+  /** Markdown after the table: what the figures decided, written by hand, kept across runs. */
+  readonly notes?: string;
 }
 
 export function formatRate(opsPerSecond: number): string {
@@ -88,7 +94,7 @@ export function markdownReport(machine: Machine, sections: readonly Section[], c
     'computation: the decorated method for hoard @Cached and @type-cacheable, the function handed over for',
     '`cached(fn)`, p-memoize, memoizee and the rest. No subject pays for an extra async layer around it.',
     '',
-    '## Targets (issue 6)',
+    '## Targets (issues 6 and 21)',
     '',
     markdownTable(
       ['Target', 'Measured', 'Holds'],
@@ -98,7 +104,11 @@ export function markdownReport(machine: Machine, sections: readonly Section[], c
   ];
   if (chartFile !== undefined) parts.push(`![Ratios to each scenario's floor](${chartFile})`, '');
   for (const section of sections) {
-    parts.push(`## ${section.title}`, '', section.description, '', markdownTable(section.columns, section.rows), '');
+    parts.push(`## ${section.title}`, '', section.description, '');
+    if (section.chart !== undefined) parts.push(`![${section.title}](${section.chart.file})`, '');
+    parts.push(markdownTable(section.columns, section.rows), '');
+    if (section.command !== undefined) parts.push(`Alone: \`${section.command}\`.`, '');
+    if (section.notes !== undefined) parts.push(section.notes, '');
   }
   return parts.join('\n');
 }

@@ -19,7 +19,7 @@ const subjects: SubjectFactory[] = [floor, hoardMethod, lruCacheWith(ENTRIES), m
  * Bytes held after full GCs: the V8 heap and the ArrayBuffers outside it, where typed arrays
  * larger than a few dozen bytes keep their cells (MemoryBackend's and lru-cache's recency lists).
  */
-function collect(): number {
+export function collect(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('the heap scenario needs `node --expose-gc` (npm run bench passes it)');
   gc();
@@ -40,22 +40,23 @@ async function bytesPerEntry(factory: SubjectFactory): Promise<number> {
 }
 
 /** `100k`, `1M`. */
-function count(entries: number): string {
+export function count(entries: number): string {
   return entries >= 1_000_000 ? `${entries / 1_000_000}M` : `${entries / 1000}k`;
 }
 
 /** A key-value store as the backend-level measurement fills it. */
-interface Store {
+export interface Store {
   readonly size: number;
+  get(key: string): unknown;
   set(key: string, value: Value): unknown;
 }
 
-interface StoreSubject {
+export interface StoreSubject {
   readonly name: string;
   create(entries: number): Store;
 }
 
-const stores: StoreSubject[] = [
+export const stores: StoreSubject[] = [
   { name: 'Map', create: () => new Map<string, Value>() },
   { name: 'hoard MemoryBackend', create: (entries) => new MemoryBackend({ maxEntries: entries, defaultTtl: TTL_SECONDS }) },
   { name: 'lru-cache', create: (entries) => new LRUCache<string, Value>({ max: entries, ttl: TTL_SECONDS * 1000 }) },
@@ -65,7 +66,7 @@ const stores: StoreSubject[] = [
  * Bytes per entry of the store alone: the keys and values exist before it is made and after it
  * is dropped, so what grows is the store's own bookkeeping (a Map's table, a cache's lists).
  */
-function storeBytesPerEntry(subject: StoreSubject, keys: readonly string[], values: readonly Value[]): number {
+export function storeBytesPerEntry(subject: StoreSubject, keys: readonly string[], values: readonly Value[]): number {
   const before = collect();
   const store = subject.create(keys.length);
   for (let i = 0; i < keys.length; i++) store.set(keys[i]!, values[i]!);

@@ -14,6 +14,10 @@ export interface RemoteHit<Server> {
   /** The subject the targets are about, and the ratio each in-flight level must reach. */
   readonly hoard: string;
   readonly bounds: Readonly<Partial<Record<(typeof IN_FLIGHT)[number], number>>>;
+  /** The ratio to the slowest-beaten peer (the lowest ratio over every peer) each in-flight level must reach. */
+  readonly peerBounds?: Readonly<Partial<Record<(typeof IN_FLIGHT)[number], number>>>;
+  /** The issue a bound comes from, named in its target. */
+  readonly issue?: string;
 }
 
 /** Hits on a remote server, 1 and 256 in flight: one section each, subjects built and filled once. */
@@ -32,7 +36,16 @@ export async function remoteHit<Server>(scenario: RemoteHit<Server>, server: Ser
         : `${inFlight} callers, each awaiting its call before the next, over 1000 keys (so concurrent calls have ` +
           'distinct keys and no single flight can merge them).';
     const title = `${scenario.server} hit, ${inFlight} in flight`;
-    const targets = bound === undefined ? [] : [target(`${title}: ${scenario.hoard} ≥ ${bound}× floor`, ratio, bound)];
+    const from = scenario.issue === undefined ? '' : ` (${scenario.issue})`;
+    const targets = bound === undefined ? [] : [target(`${title}: ${scenario.hoard} ≥ ${bound}× floor${from}`, ratio, bound)];
+    const peerBound = scenario.peerBounds?.[inFlight];
+    if (peerBound !== undefined) {
+      const [lowest, peer] = measured
+        .filter((m) => m.subject.role === 'peer')
+        .map((m) => [ratioOf(measured, scenario.hoard, m.subject.name), m.subject.name] as const)
+        .reduce((low, next) => (next[0] < low[0] ? next : low));
+      targets.push(target(`${title}: ${scenario.hoard} ≥ ${peerBound}× every peer${from}`, lowest, peerBound, `${lowest.toFixed(2)}× ${peer} (the closest)`));
+    }
     sections.push(throughputSection(title, `${scenario.description} ${load}`, measured, targets));
   }
   await Promise.all(subjects.map((subject) => subject.close()));

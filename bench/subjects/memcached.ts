@@ -4,7 +4,7 @@ import Keyv from 'keyv';
 import memjs, { type Client as MemjsClient } from 'memjs';
 import type { ManagedServer } from '../../spec/support/servers.js';
 import type { Value } from '../workload.js';
-import { cachedMethod, registerBackend, TTL_SECONDS } from './hoard.js';
+import { cachedMethod, registerBackend, TTL_SECONDS, REMOTE_TIMEOUT } from './hoard.js';
 import { jsonKey, memoizeRemote, type SubjectFactory } from './subject.js';
 
 /** Every subject's keys start with a prefix of its own, so no two share entries on the one server. */
@@ -37,7 +37,7 @@ const hoard: SubjectFactory<ManagedServer> = {
   name: 'hoard @Cached + MemcachedBackend',
   role: 'hoard',
   async create(computation, server) {
-    const backend = new MemcachedBackend({ servers: [server.address], prefix: freshPrefix() });
+    const backend = new MemcachedBackend({ servers: [server.address], prefix: freshPrefix(), timeout: REMOTE_TIMEOUT });
     return { lookup: cachedMethod(registerBackend(backend), computation), close: () => backend.close() };
   },
 };

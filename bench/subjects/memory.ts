@@ -1,7 +1,9 @@
 import { Cacheable as TypeCacheable, type CacheClient } from '@type-cacheable/core';
+import { createCache as createDedupeCache } from 'async-cache-dedupe';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { createCache } from 'cache-manager';
+import fastMemoizeModule from 'fast-memoize';
 import { Cacheable } from 'cacheable';
 import { MemoryBackend } from 'hoard';
 import { LRUCache } from 'lru-cache';
@@ -9,8 +11,11 @@ import memoize from 'memoizee';
 import pMemoize from 'p-memoize';
 import type { Options, Value } from '../workload.js';
 import { cachedFunction, cachedMethod, registerBackend, TTL_SECONDS } from './hoard.js';
-import { viaBentocache, viaCacheManager } from './peers.js';
+import { viaAsyncCacheDedupe, viaBentocache, viaCacheManager } from './peers.js';
 import { jsonKey, memoizeOver, nothingToClose, type SubjectFactory } from './subject.js';
+
+/** fast-memoize's typings declare an ES default export; loaded from ES modules, its CommonJS export is the function itself. */
+const fastMemoize = fastMemoizeModule as unknown as typeof fastMemoizeModule.default;
 
 /** Large enough that no subject evicts within a run: misses measure computing and storing, not LRU. */
 const MAX_ENTRIES = 1_000_000;
@@ -81,6 +86,25 @@ const pMemoizeSubject: SubjectFactory = {
     // Its default key is the first argument alone, which would mix up regions.
     const lookup = pMemoize(computation.run, { cacheKey: ([id, opts]) => jsonKey(id, opts) });
     return { lookup, close: nothingToClose };
+  },
+};
+
+/** fast-memoize with its defaults: an object store keyed by `JSON.stringify` of all the arguments. */
+export const fastMemoizeSubject: SubjectFactory = {
+  name: 'fast-memoize',
+  role: 'peer',
+  async create(computation) {
+    return { lookup: fastMemoize(computation.run), close: nothingToClose };
+  },
+};
+
+/** async-cache-dedupe over its memory storage, sized so that nothing is evicted. */
+const asyncCacheDedupe: SubjectFactory = {
+  name: 'async-cache-dedupe',
+  role: 'peer',
+  async create(computation) {
+    const cache = createDedupeCache({ ttl: TTL_SECONDS, storage: { type: 'memory', options: { size: MAX_ENTRIES } } });
+    return viaAsyncCacheDedupe(cache, computation, nothingToClose);
   },
 };
 
@@ -168,6 +192,8 @@ export const memorySubjects: SubjectFactory[] = [
   hoardMethodKeyed,
   memoizee,
   pMemoizeSubject,
+  fastMemoizeSubject,
+  asyncCacheDedupe,
   cacheManager,
   bentocacheWith(MAX_ENTRIES),
   cacheable,

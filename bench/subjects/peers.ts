@@ -1,3 +1,4 @@
+import type { createCache as createDedupeCache } from 'async-cache-dedupe';
 import type { BentoCache, BentoStore } from 'bentocache';
 import type { Cache } from 'cache-manager';
 import type { Computation, Options } from '../workload.js';
@@ -21,4 +22,13 @@ export function viaCacheManager(cache: Cache, computation: Computation): Built {
     lookup: (id, opts) => cache.wrap(jsonKey(id, opts), () => computation.run(id, opts)),
     close: async () => void (await cache.disconnect()),
   };
+}
+
+/**
+ * async-cache-dedupe, however its storage is set up: it memoizes a function of one argument,
+ * keyed by safe-stable-stringify, so the workload's two arguments travel as one array.
+ */
+export function viaAsyncCacheDedupe(cache: ReturnType<typeof createDedupeCache>, computation: Computation, close: () => Promise<void>): Built {
+  const defined = cache.define('lookup', { ttl: TTL_SECONDS }, ([id, opts]: readonly [number, Options]) => computation.run(id, opts));
+  return { lookup: (id, opts) => defined.lookup([id, opts]), close };
 }

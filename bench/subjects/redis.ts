@@ -1,5 +1,6 @@
 import { createKeyv } from '@keyv/redis';
 import { Cacheable as TypeCacheable } from '@type-cacheable/core';
+import { createCache as createDedupeCache } from 'async-cache-dedupe';
 import { IoRedisAdapter } from '@type-cacheable/ioredis-adapter';
 import { BentoCache, bentostore } from 'bentocache';
 import { redisDriver } from 'bentocache/drivers/redis';
@@ -8,8 +9,8 @@ import { RedisBackend } from 'hoard';
 import { Redis } from 'ioredis';
 import type { RedisServer } from '../../spec/support/servers.js';
 import type { Options, Value } from '../workload.js';
-import { cachedMethod, registerBackend, TTL_SECONDS } from './hoard.js';
-import { viaBentocache, viaCacheManager } from './peers.js';
+import { cachedMethod, registerBackend, TTL_SECONDS, REMOTE_TIMEOUT } from './hoard.js';
+import { viaAsyncCacheDedupe, viaBentocache, viaCacheManager } from './peers.js';
 import { memoizeRemote, type SubjectFactory } from './subject.js';
 
 /**
@@ -27,7 +28,7 @@ async function freshDatabase(server: RedisServer): Promise<number> {
 }
 
 /** The least a Redis cache does: an auto-pipelined ioredis GET of `JSON.stringify(args)`, JSON-parsed. */
-const floor: SubjectFactory<RedisServer> = {
+export const floor: SubjectFactory<RedisServer> = {
   name: 'floor: ioredis GET (auto-pipelined)',
   role: 'floor',
   async create(computation, server) {
@@ -39,21 +40,31 @@ const floor: SubjectFactory<RedisServer> = {
   },
 };
 
-const hoard: SubjectFactory<RedisServer> = {
+export const hoard: SubjectFactory<RedisServer> = {
   name: 'hoard @Cached + RedisBackend',
   role: 'hoard',
   async create(computation, server) {
-    const backend = new RedisBackend({ url: `${server.url}/${await freshDatabase(server)}` });
+    const backend = new RedisBackend({ url: `${server.url}/${await freshDatabase(server)}`, timeout: REMOTE_TIMEOUT });
     return { lookup: cachedMethod(registerBackend(backend), computation), close: () => backend.close() };
   },
 };
 
-const cacheManager: SubjectFactory<RedisServer> = {
+export const cacheManager: SubjectFactory<RedisServer> = {
   name: 'cache-manager + @keyv/redis',
   role: 'peer',
   async create(computation, server) {
     const keyv = createKeyv(`${server.url}/${await freshDatabase(server)}`);
     return viaCacheManager(createCache({ stores: [keyv], ttl: TTL_SECONDS * 1000 }), computation);
+  },
+};
+
+export const asyncCacheDedupe: SubjectFactory<RedisServer> = {
+  name: 'async-cache-dedupe (Redis storage)',
+  role: 'peer',
+  async create(computation, server) {
+    const client = new Redis({ host: server.host, port: server.port, db: await freshDatabase(server) });
+    const cache = createDedupeCache({ ttl: TTL_SECONDS, storage: { type: 'redis', options: { client } } });
+    return viaAsyncCacheDedupe(cache, computation, async () => client.disconnect());
   },
 };
 
@@ -84,4 +95,4 @@ const typeCacheable: SubjectFactory<RedisServer> = {
   },
 };
 
-export const redisSubjects: SubjectFactory<RedisServer>[] = [floor, hoard, cacheManager, bentocache, typeCacheable];
+export const redisSubjects: SubjectFactory<RedisServer>[] = [floor, hoard, asyncCacheDedupe, cacheManager, bentocache, typeCacheable];

@@ -7,7 +7,7 @@ import { Cacheable } from 'cacheable';
 import { MemoryBackend, RedisBackend, RedisBus, TieredBackend } from 'hoard';
 import Keyv from 'keyv';
 import type { RedisServer } from '../../spec/support/servers.js';
-import { cachedMethod, registerBackend, TTL_SECONDS } from './hoard.js';
+import { cachedMethod, registerBackend, TTL_SECONDS, REMOTE_TIMEOUT } from './hoard.js';
 import { floor as memoryFloor } from './memory.js';
 import { viaBentocache, viaCacheManager } from './peers.js';
 import type { SubjectFactory } from './subject.js';
@@ -19,19 +19,36 @@ const freshNamespace = () => `t${++namespaces}`;
 /** A tiered hit is served from memory, so the floor is the memory floor. */
 const floor: SubjectFactory<RedisServer> = { name: memoryFloor.name, role: 'floor', create: (computation) => memoryFloor.create(computation) };
 
-const hoard: SubjectFactory<RedisServer> = {
-  name: 'hoard @Cached + TieredBackend',
-  role: 'hoard',
-  async create(computation, server) {
-    const namespace = freshNamespace();
-    const backend = new TieredBackend({
-      l1: new MemoryBackend({ maxEntries: 10_000 }),
-      l2: new RedisBackend({ url: server.url, prefix: `${namespace}:` }),
-      bus: new RedisBus({ url: server.url, channel: namespace }),
-    });
-    return { lookup: cachedMethod(registerBackend(backend), computation), close: () => backend.close() };
-  },
-};
+/** hoard's TieredBackend on the one Redis, with a bus, its L1 holding at most `l1Entries`. */
+function hoardTiered(name: string, l1Entries: number, peek = true): SubjectFactory<RedisServer> {
+  return {
+    name,
+    role: 'hoard',
+    async create(computation, server) {
+      const namespace = freshNamespace();
+      const backend = new TieredBackend({
+        l1: new MemoryBackend({ maxEntries: l1Entries }),
+        l2: new RedisBackend({ url: server.url, prefix: `${namespace}:`, timeout: REMOTE_TIMEOUT }),
+        bus: new RedisBus({ url: server.url, channel: namespace }),
+        // L1 copies outlive the run, which under load took longer than the default 60 s.
+        l1Ttl: TTL_SECONDS,
+      });
+      // Hidden before registration, which is when the module takes it.
+      if (!peek) Object.defineProperty(backend, 'peek', { value: undefined });
+      return { lookup: cachedMethod(registerBackend(backend), computation), close: () => backend.close() };
+    },
+  };
+}
+
+const hoard = hoardTiered('hoard @Cached + TieredBackend', 10_000);
+/** The same without `peek`: every hit through `lookup`'s promise and the records check's. */
+const hoardWithoutPeek = hoardTiered('hoard @Cached + TieredBackend, peek hidden', 10_000, false);
+
+/**
+ * An L1 of one entry: every call's entry and its method's generation record have been pushed
+ * out of it by the calls before, so every call reads both from Redis, as a cold L1 would.
+ */
+export const hoardEmptyL1 = hoardTiered('hoard @Cached + TieredBackend, L1 of 1 entry', 1);
 
 const bentocache: SubjectFactory<RedisServer> = {
   name: 'bentocache (memory, Redis, bus)',
@@ -70,4 +87,4 @@ const cacheable: SubjectFactory<RedisServer> = {
   },
 };
 
-export const tieredSubjects: SubjectFactory<RedisServer>[] = [floor, hoard, bentocache, cacheManager, cacheable];
+export const tieredSubjects: SubjectFactory<RedisServer>[] = [floor, hoard, hoardWithoutPeek, bentocache, cacheManager, cacheable];

@@ -179,6 +179,40 @@ describe('RedisBackend', function () {
       expect(calls.get).to.equal(undefined);
     });
 
+    it('sends the lookupWithTtl calls of one tick as one command, each answered with its own entry and TTL', async () => {
+      const cache = backend();
+      await cache.setMany(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, { i }])), 60);
+      await cache.set('forever', 'kept', 0);
+      await raw.set('app:corrupt', '~{not json');
+      // The first read sends the script to the server; the batch below finds it there.
+      expect(await cache.lookupWithTtl('absent')).to.equal(MISS);
+      await raw.config('RESETSTAT');
+      const answers = await Promise.all([
+        ...Array.from({ length: 50 }, (_, i) => cache.lookupWithTtl(`k${i}`)),
+        cache.lookupWithTtl('forever'),
+        cache.lookupWithTtl('absent'),
+        cache.lookupWithTtl('corrupt').catch((caught: unknown) => caught),
+      ]);
+      answers.slice(0, 50).forEach((answer, i) => {
+        expect(answer).to.have.deep.property('value', { i });
+        expect((answer as { ttl: number }).ttl).to.be.within(50, 60);
+      });
+      expect(answers[50]).to.deep.equal({ value: 'kept', ttl: 0 });
+      expect(answers[51]).to.equal(MISS);
+      expect(answers[52]).to.be.instanceOf(CacheSerializationError);
+      const calls = await commandCalls();
+      expect(calls.evalsha).to.equal(1);
+      expect([calls.get, calls.mget, calls.eval]).to.deep.equal([undefined, 1, undefined], 'the one MGET is the script\'s');
+    });
+
+    it('reads with TTL again after the server forgot its scripts', async () => {
+      const cache = backend();
+      await cache.set('k', 'v', 60);
+      expect(await cache.lookupWithTtl('k')).to.have.property('value', 'v');
+      await raw.script('FLUSH');
+      expect(await cache.lookupWithTtl('k')).to.have.property('value', 'v');
+    });
+
     it('reads a key holding another Redis type as a miss, which the next set replaces', async () => {
       const cache = backend();
       await raw.hset('app:h', 'field', 'value');

@@ -96,6 +96,13 @@ export interface CacheBackend {
    */
   lookupWithTtl?(key: string): Promise<EntryWithTtl | Miss>;
   /**
+   * Optional on an asynchronous backend: what this process already holds for `key`, answered
+   * synchronously (a `TieredBackend`'s memory copy), or {@link MISS} when only a round trip can
+   * tell. It answers nothing `lookup` would not, so a call path may read a hit's entry and its
+   * records this way, without a promise per read, before it falls back to `lookup`.
+   */
+  peek?(key: string): unknown;
+  /**
    * Optional: attaches `listener` to the faults that belong to no call, e.g. a connection the
    * server refuses (certificate, password, permission) or a bus that cannot subscribe.
    * `CacheModule.register` attaches one and reports each fault as an `error` event. Returns a

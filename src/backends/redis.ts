@@ -77,6 +77,22 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `);
 
+/**
+ * The entries at KEYS and their remaining TTLs, read in one step: the MGET's answers (`false`
+ * for a missing key, which reaches the client as a nil or, over RESP3, a boolean), then each
+ * key's PTTL. One command for a tick's tiered reads instead of a GET and a PTTL per key, and
+ * the TTL is read with the value, so no expiry can fall between the two.
+ */
+const READ_WITH_TTL = script(`
+local found = redis.call('MGET', unpack(KEYS))
+local count = #KEYS
+for i = 1, count do found[count + i] = redis.call('PTTL', KEYS[i]) end
+return found
+`);
+
+/** An entry's bytes (null when absent) and its PTTL reply, as READ_WITH_TTL answers for one key. */
+type WithTtl = readonly [data: Buffer | null, ms: number];
+
 /** Keys fetched per SCAN step of `clear`: large enough to be quick, small enough not to block Redis. */
 const SCAN_COUNT = 1000;
 /** Redis glob characters in a prefix must match literally in `SCAN MATCH`. */
@@ -107,6 +123,8 @@ export class RedisBackend extends RemoteBackend {
    * MGET across slots, so there each lookup is a GET of its own.
    */
   private readonly reads = new ReadBatch<Buffer | null, string | Buffer>((rawKeys) => this.read(() => this.client.mgetBuffer(rawKeys)));
+  /** The same for the reads of a tiered backend, which also need the remaining TTLs: one READ_WITH_TTL per tick. */
+  private readonly readsWithTtl = new ReadBatch<WithTtl, string | Buffer>((rawKeys) => this.read(() => this.readWithTtl(rawKeys)));
   private readonly signedCounters = new SwapCounters((key, deltas) => this.swapCounter(key, deltas));
   /** Whether the connection is corked until the end of this tick (see `sending`). */
   private corked = false;
@@ -160,16 +178,36 @@ export class RedisBackend extends RemoteBackend {
     );
   }
 
-  /** GET and PTTL, pipelined into one round trip: what a tiered memory copy needs to expire in step. */
+  /**
+   * The entry and its remaining TTL: what a tiered memory copy needs to expire in step. The
+   * lookups of one tick go out as one READ_WITH_TTL; on a cluster, which refuses multi-key
+   * commands across slots, each is a GET and a PTTL, pipelined.
+   */
   lookupWithTtl(key: string): Promise<EntryWithTtl | Miss> {
-    return this.attempt('get', key, async () => {
-      const rawKey = this.serverKey(key);
-      const [data, ms] = await this.read(() => Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)]));
-      // PTTL -2: the key expired between the two commands; -1: it has no expiry.
-      if (data === null || ms === -2) return MISS;
-      const value = this.decode(key, data);
-      return value === MISS ? MISS : { value, ttl: ms > 0 ? ms / 1000 : 0 };
-    });
+    const rawKey = this.serverKey(key);
+    return this.attempt(
+      'get',
+      key,
+      () => (this.client.isCluster ? Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)]) : this.readsWithTtl.read(rawKey)),
+      ([data, ms]): EntryWithTtl | Miss => {
+        // PTTL -2: the key expired between the two commands of a cluster's pair; -1: it has no expiry.
+        if (data === null || ms === -2) return MISS;
+        const value = this.decode(key, data);
+        return value === MISS ? MISS : { value, ttl: ms > 0 ? ms / 1000 : 0 };
+      },
+    );
+  }
+
+  private async readWithTtl(rawKeys: readonly (string | Buffer)[]): Promise<WithTtl[]> {
+    const { client } = this;
+    const reply = (await this.evaluate(READ_WITH_TTL, (body, byDigest) => client.callBuffer(byDigest ? 'EVALSHA' : 'EVAL', body, rawKeys.length, ...rawKeys))) as unknown[];
+    const count = rawKeys.length;
+    const answers: WithTtl[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const data = reply[i];
+      answers[i] = [Buffer.isBuffer(data) ? data : null, Number(reply[count + i])];
+    }
+    return answers;
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<void> {
@@ -302,16 +340,25 @@ export class RedisBackend extends RemoteBackend {
     return Number(await this.run(DELETE_IF_EQUALS, key, stored)) === 1;
   }
 
-  /** Runs a script on the key's server: by SHA, sending the script itself only when the server lacks it. */
-  private async run(code: Script, key: string, ...args: (string | Buffer)[]): Promise<unknown> {
+  /** Runs a script on the key's server (see {@link evaluate}). */
+  private run(code: Script, key: string, ...args: (string | Buffer)[]): Promise<unknown> {
     const rawKey = this.serverKey(key);
     this.guard?.wrote(key);
+    const { client } = this;
+    return this.evaluate(code, (body, byDigest) => (byDigest ? client.evalsha(body, 1, rawKey, ...args) : client.eval(body, 1, rawKey, ...args)));
+  }
+
+  /**
+   * Runs a script by SHA, sending the script itself only when the server lacks it: `send` is
+   * given the SHA (`byDigest`) or, after a NOSCRIPT (first use on this server, or after SCRIPT
+   * FLUSH), the script, which EVAL caches.
+   */
+  private async evaluate(code: Script, send: (body: string, byDigest: boolean) => Promise<unknown>): Promise<unknown> {
     try {
-      return await this.client.evalsha(code.sha, 1, rawKey, ...args);
+      return await send(code.sha, true);
     } catch (error) {
-      // First use on this server (or after SCRIPT FLUSH): EVAL sends the script and caches it.
       if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-      return this.client.eval(code.lua, 1, rawKey, ...args);
+      return send(code.lua, false);
     }
   }
 

@@ -13,6 +13,8 @@ export interface Registration {
   /** Keys whose stale value is being refreshed in the background (`staleTtl`): one refresh each. */
   readonly refreshing: Set<string>;
   readonly counter: Counter;
+  /** The backend's `peek`, bound, when it has one (see {@link CacheBackend.peek}). */
+  readonly peek: ((key: string) => unknown) | undefined;
   /** Stops reporting the backend's own faults (see {@link CacheBackend.onFault}) under this name. */
   readonly detach: () => void;
 }
@@ -48,7 +50,7 @@ class ModuleState {
         const topic = this.events.error;
         if (topic.wanted) topic.emit({ backend: name, key: '', operation, error });
       }) ?? nothingToDetach;
-    this.backends.set(name, { name, backend, inflight: new Inflight(), refreshing: new Set(), counter, detach });
+    this.backends.set(name, { name, backend, inflight: new Inflight(), refreshing: new Set(), counter, detach, peek: backend.peek?.bind(backend) });
     this.version++;
     return previous?.backend;
   }

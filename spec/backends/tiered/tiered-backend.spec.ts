@@ -281,6 +281,54 @@ describe('TieredBackend', function () {
       expect(await reports.report('north')).to.equal(results[0], 'the next call is an L1 hit');
       expect(lookup.callCount).to.equal(1);
     });
+
+    it('the L2 reads of one tick, entries and records alike, reach Redis as one command', async () => {
+      const { tiered, l1, l2 } = await tier();
+      CacheModule.register('tiered', tiered);
+      let runs = 0;
+      class Reports {
+        @Cached({ backend: 'tiered', ttl: 60, tags: ['reports'] })
+        async report(id: number): Promise<number> {
+          runs++;
+          return id * 2;
+        }
+      }
+      const reports = new Reports();
+      const ids = Array.from({ length: 100 }, (_, i) => i);
+      expect(await Promise.all(ids.map((id) => reports.report(id)))).to.deep.equal(ids.map((id) => id * 2));
+      l1.clear();
+      const read = sinon.spy(l2, 'lookupWithTtl');
+      await raw.config('RESETSTAT');
+      expect(await Promise.all(ids.map((id) => reports.report(id)))).to.deep.equal(ids.map((id) => id * 2));
+      expect(runs).to.equal(100, 'the second round was all hits');
+      // Each call reads its entry, the method's generation and the tag, all in the same tick; the
+      // records' reads are shared by the calls.
+      expect(read.callCount).to.equal(102);
+      const stats = await raw.info('commandstats');
+      expect(stats).to.match(/^cmdstat_evalsha:calls=1,/m);
+      expect(stats).not.to.match(/^cmdstat_(get|eval):/m);
+    });
+
+    it('an L1 hit is served only while the records it was stored under hold its tokens', async () => {
+      const { tiered, l1, l2 } = await tier();
+      CacheModule.register('tiered', tiered);
+      let runs = 0;
+      class Reports {
+        @Cached({ backend: 'tiered', ttl: 60, tags: ['reports'] })
+        async report(id: number): Promise<string> {
+          return `${id}:${++runs}`;
+        }
+      }
+      const reports = new Reports();
+      const first = await reports.report(1);
+      const reads = sinon.spy(l2, 'lookupWithTtl');
+      expect(await reports.report(1)).to.equal(first);
+      expect(reads.callCount).to.equal(0, 'the entry and its records were read from L1');
+      const copies = l1.size;
+      await CacheModule.invalidateTags(['reports']);
+      expect(l1.size).to.equal(copies - 1, "the tag's copy went, the entry's L1 copy is still there");
+      expect(await reports.report(1)).to.equal('1:2');
+    });
   });
 
   describe('faults', () => {
@@ -451,6 +499,21 @@ describe('TieredBackend', function () {
       l2Server.resume();
       expect(await reading).to.equal('old');
       expect(l1.has('k')).to.equal(false);
+    });
+
+    it('a lookup joins the L2 read of its key under way, unless an invalidation came after it was sent', async () => {
+      const { tiered, l2 } = await tier();
+      await l2.set('k', 'old');
+      const reads = sinon.spy(l2, 'lookupWithTtl');
+      const first = tiered.get('k');
+      const second = tiered.get('k');
+      expect(reads.callCount).to.equal(1, 'the second lookup joined the first read');
+      const writing = tiered.set('k', 'new');
+      const third = tiered.get('k');
+      expect(reads.callCount).to.equal(2, 'the write invalidated the key: the next lookup reads again');
+      expect(await second).to.equal(await first);
+      await writing;
+      expect(await third).to.equal('new');
     });
 
     it('a write under way when an invalidation lands does not keep its value in L1', async () => {

@@ -34,7 +34,12 @@ export class FillGuard {
   release(watch: Watch): boolean {
     const { entry } = watch;
     if (--entry.readers === 0) this.watched.delete(watch.key);
-    return entry.version === watch.version && this.clears === watch.clears;
+    return this.current(watch);
+  }
+
+  /** True while nothing has invalidated the watched key (or cleared everything) since `watch` began. */
+  current(watch: Watch): boolean {
+    return watch.entry.version === watch.version && this.clears === watch.clears;
   }
 
   invalidate(key: string): void {

@@ -16,7 +16,7 @@ import {
 } from '../backend.js';
 import type { MemoryBackend } from '../memory.js';
 import { assertPositiveSeconds, assertSeconds, effectiveTtl } from '../ttl.js';
-import { FillGuard } from './fill-guard.js';
+import { FillGuard, type Watch } from './fill-guard.js';
 
 /** Options of {@link TieredBackend}: a memory tier in front of a shared one, and a bus between processes. */
 export interface TieredBackendOptions {
@@ -82,6 +82,8 @@ export class TieredBackend implements CacheBackend {
   readonly deleteIfEquals?: (key: string, expected: string) => Promise<boolean>;
   private readonly withTtl: LookupWithTtl | undefined;
   private readonly fills = new FillGuard();
+  /** The L2 read under way for a key, by `lookup`, with the watch that tells whether it is still current. */
+  private readonly reading = new Map<string, { readonly watch: Watch; readonly read: Promise<unknown> }>();
   private context: BackendContext | undefined;
 
   constructor(options: TieredBackendOptions) {
@@ -129,7 +131,39 @@ export class TieredBackend implements CacheBackend {
   lookup(key: string): Promise<unknown> {
     const local = this.l1.lookup(key);
     if (local !== MISS) return Promise.resolve(local);
-    return this.readThrough([key]).then((found) => found[0]);
+    const withTtl = this.withTtl;
+    if (withTtl === undefined) return this.readThrough([key]).then((found) => found[0]);
+    // A read of the key under way that nothing invalidated since it was sent answers this lookup
+    // too: what a new read would find, but for a change no invalidation has announced yet, which
+    // an L1 copy could show as well. Many calls in a tick check the same records.
+    const joined = this.reading.get(key);
+    if (joined !== undefined && this.fills.current(joined.watch)) return joined.read;
+    // readThrough for one key, without its arrays and async steps: a tick's L1 misses each take
+    // this path, and their L2 reads leave together (RedisBackend batches them).
+    const watch = this.fills.watch(key);
+    const done = (): boolean => {
+      if (this.reading.get(key)?.watch === watch) this.reading.delete(key);
+      return this.fills.release(watch);
+    };
+    const read = withTtl.lookupWithTtl(key).then(
+      (found) => {
+        const current = done();
+        if (found === MISS) return MISS;
+        if (current) this.l1.set(key, found.value, this.l1TtlFor(found.ttl));
+        return found.value;
+      },
+      (error: unknown) => {
+        done();
+        throw error;
+      },
+    );
+    this.reading.set(key, { watch, read });
+    return read;
+  }
+
+  /** The L1 copy of `key`, or MISS: what `lookup` answers without a round trip. */
+  peek(key: string): unknown {
+    return this.l1.lookup(key);
   }
 
   async get(key: string): Promise<unknown> {
