@@ -73,7 +73,10 @@ function yGrid(axis: Axis, values: readonly number[]): { low: number; high: numb
 export function svgLineChart(chart: LineChart): string {
   const plot = { left: 78, top: 34, width: 520, height: 260 };
   const legendRows = Math.ceil(chart.series.length / 2);
-  const width = plot.left + plot.width + 24;
+  const plotWidth = plot.left + plot.width + 24;
+  // The legend's second column starts half way across; a long label there widens the picture.
+  const longest = Math.max(...chart.series.map((series) => series.label.length));
+  const width = Math.max(plotWidth, Math.ceil(8 + plotWidth / 2 + 28 + longest * 8 + 8));
   const height = plot.top + plot.height + 48 + legendRows * 18 + 8;
   const xs = chart.xTicks;
   const ys = chart.series.flatMap((series) => series.points.map(([, y]) => y)).filter((y) => !chart.y.log || y > 0);
@@ -115,7 +118,7 @@ export function svgLineChart(chart: LineChart): string {
       out.push(`<polyline fill="none" stroke="${colour}" stroke-width="${strokeWidth}"${dash} points="${points.map(([x, y]) => `${px(x)},${py(y)}`).join(' ')}"/>`);
     }
     for (const [x, y] of points) out.push(`<circle cx="${px(x)}" cy="${py(y)}" r="3" fill="${colour}"/>`);
-    const lx = 8 + (index % 2) * (width / 2);
+    const lx = 8 + (index % 2) * (plotWidth / 2);
     const ly = plot.top + plot.height + 52 + Math.floor(index / 2) * 18;
     out.push(
       `<line x1="${lx}" y1="${ly - 4}" x2="${lx + 22}" y2="${ly - 4}" stroke="${colour}" stroke-width="${strokeWidth}"${dash}/>`,

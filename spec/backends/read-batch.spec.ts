@@ -8,7 +8,18 @@ describe('ReadBatch', () => {
     const batch = new ReadBatch(readMany);
     expect(await Promise.all([batch.read('a'), batch.read('b'), batch.read('a')])).to.deep.equal(['A', 'B', 'A']);
     expect(await batch.read('c')).to.equal('C');
-    expect(readMany.args).to.deep.equal([[['a', 'b', 'a']], [['c']]]);
+    expect(readMany.args).to.deep.equal([[['a', 'b']], [['c']]], 'a key asked for twice in a tick is sent once');
+  });
+
+  it('sends keys that are not strings once per read, and fails every read of a key when the batch fails', async () => {
+    const one = Buffer.from('k');
+    const readMany = sinon.spy(async (keys: Buffer[]) => keys.map((key) => key.length));
+    const batch = new ReadBatch<number, Buffer>(readMany);
+    expect(await Promise.all([batch.read(one), batch.read(one)])).to.deep.equal([1, 1]);
+    expect(readMany.firstCall.args[0]).to.have.length(2);
+    const failing = new ReadBatch<string>(() => Promise.reject(new Error('down')));
+    const outcomes = await Promise.allSettled([failing.read('a'), failing.read('a')]);
+    expect(outcomes.map((outcome) => outcome.status)).to.deep.equal(['rejected', 'rejected']);
   });
 
   it('fails every read of a batch whose read fails, whether it throws or rejects', async () => {
