@@ -18,7 +18,7 @@ import { startMemcached, startRedis, type ManagedServer, type RedisServer } from
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function eventually(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  for (let tries = 0; tries < 500; tries++) {
+  for (let tries = 0; tries < 2000; tries++) {
     if (await condition()) return;
     await sleep(10);
   }

@@ -9,7 +9,17 @@ import { Freshness, valueOf, type Due } from './freshness.js';
 import { computeUnderLock, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL } from './lock.js';
 import { isObservable, observableClassOf, singleValue, toObservable, type ObservableLike } from './observable.js';
 import type { CachedOptions } from './options.js';
-import { expireEntry, expireRecord, isExpired, isStamped, newToken, readChecked, readPlain, type Checked } from './records.js';
+import {
+  expireEntry,
+  expireRecord,
+  isExpired,
+  isStamped,
+  newToken,
+  peekChecked,
+  readChecked,
+  readPlain,
+  type Checked,
+} from './records.js';
 import { refreshInBackground } from './refresh.js';
 import { SiteRecords } from './site-records.js';
 
@@ -222,6 +232,14 @@ export class CachedCall extends CallSite {
     } catch (error) {
       return Promise.reject(error);
     }
+    const peek = registration.peek;
+    if (peek !== undefined) {
+      // What this process holds (a tiered backend's L1 copies), checked against the records'
+      // copies it holds: a current entry is served without a lookup's promises; anything else
+      // (not held, stale, a record not held) takes the lookup below.
+      const held = records === undefined ? this.heldPlain(peek(key)) : peekChecked(peek, key, records);
+      if (held !== undefined) return Promise.resolve(this.served(registration, self, args, key, held.entry, held));
+    }
     const inflight = registration.inflight;
     const pending = inflight.get(key);
     if (pending !== undefined) return pending;
@@ -251,6 +269,12 @@ export class CachedCall extends CallSite {
     );
     inflight.set(key, call);
     return call;
+  }
+
+  /** A held entry of a call site without records, when it can be served as it is. */
+  private heldPlain(entry: unknown): Checked | undefined {
+    if (entry === MISS || isExpired(entry) || (this.options.key !== undefined && isStamped(entry))) return undefined;
+    return { entry };
   }
 
   private afterMiss(

@@ -149,6 +149,21 @@ export function readChecked(backend: CacheBackend, key: string, records: readonl
   );
 }
 
+/**
+ * The same read from what the backend holds in this process ({@link CacheBackend.peek}), without
+ * a round trip: the entry and the records' tokens when the entry and every record are held and
+ * the entry is current. Undefined otherwise (not held, not current, expired softly), and then
+ * `readChecked` must be asked: only it may recreate a record, serve a stale entry or tell a miss.
+ */
+export function peekChecked(peek: (key: string) => unknown, key: string, records: readonly string[]): Checked | undefined {
+  const entry = peek(key);
+  if (!isStamped(entry)) return undefined;
+  const stamps = entry[STAMPS];
+  if (stamps.length !== records.length) return undefined;
+  for (let i = 0; i < records.length; i++) if (peek(records[i]!) !== stamps[i]) return undefined;
+  return { entry: entry.value, tokens: stamps };
+}
+
 /** A record as read: its token, or after a soft expiry its parsed state. Plain tokens stay strings, so a hit allocates nothing for them. */
 type Found = string | RecordState;
 
