@@ -47,15 +47,14 @@ export default tseslint.config(
       '@typescript-eslint/unbound-method': 'off',
       // keys/encode.ts matches control characters on purpose (they are escaped in keys).
       'no-control-regex': 'off',
-      // 70 redundant casts, fixable with --fix: left for the one formatting pass over the tree.
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       // The rule of errors.ts: a bad argument is a CacheArgumentError (a TypeError with a code),
       // so that users can branch on `code` for every error hoard throws.
       'no-restricted-syntax': [
         'error',
         {
           selector: "NewExpression[callee.name='TypeError'], CallExpression[callee.name='TypeError']",
-          message: 'Throw a CacheArgumentError (errors.ts): a TypeError with the code HOARD_ARGUMENT, naming the call and the argument.',
+          message:
+            'Throw a CacheArgumentError (errors.ts): a TypeError with the code HOARD_ARGUMENT, naming the call and the argument.',
         },
       ],
     },

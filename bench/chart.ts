@@ -115,7 +115,9 @@ export function svgLineChart(chart: LineChart): string {
     const dash = series.role === 'floor' ? ' stroke-dasharray="5 3"' : '';
     const strokeWidth = series.role === 'hoard' ? 2.5 : 1.5;
     if (points.length > 1) {
-      out.push(`<polyline fill="none" stroke="${colour}" stroke-width="${strokeWidth}"${dash} points="${points.map(([x, y]) => `${px(x)},${py(y)}`).join(' ')}"/>`);
+      out.push(
+        `<polyline fill="none" stroke="${colour}" stroke-width="${strokeWidth}"${dash} points="${points.map(([x, y]) => `${px(x)},${py(y)}`).join(' ')}"/>`,
+      );
     }
     for (const [x, y] of points) out.push(`<circle cx="${px(x)}" cy="${py(y)}" r="3" fill="${colour}"/>`);
     const lx = 8 + (index % 2) * (plotWidth / 2);

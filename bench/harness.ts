@@ -30,7 +30,13 @@ export const opsPerSecond = ({ ops, ms }: Throughput): number => (ops * 1000) / 
  * The clock is read once every 64 calls, so reading it costs every subject alike
  * and little.
  */
-export async function drive(lookup: Lookup, subject: string, nextId: () => number, inFlight: number, sliceMs: number): Promise<Throughput> {
+export async function drive(
+  lookup: Lookup,
+  subject: string,
+  nextId: () => number,
+  inFlight: number,
+  sliceMs: number,
+): Promise<Throughput> {
   let ops = 0;
   let stopped = false;
   const start = performance.now();

@@ -114,7 +114,6 @@ const scenarios: Scenario[] = [
   { name: 'memory-hit-otel', run: async (budget) => [await memoryHitOtel(budget)] },
 ];
 
-
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 function usage(): never {
@@ -152,7 +151,8 @@ async function main(): Promise<void> {
   mkdirSync(folder, { recursive: true });
   const chart = sections.some((section) => section.bars.length > 0) ? 'benchmarks.svg' : undefined;
   if (chart !== undefined) writeFileSync(join(folder, chart), svgChart(sections));
-  for (const section of sections) if (section.chart !== undefined) writeFileSync(join(folder, section.chart.file), section.chart.svg);
+  for (const section of sections)
+    if (section.chart !== undefined) writeFileSync(join(folder, section.chart.file), section.chart.svg);
   const machine = {
     cores: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()),
     cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',

@@ -79,7 +79,8 @@ function message(worker: ChildProcess, type: FromWorker['type']): Promise<FromWo
   });
 }
 
-const tell = (workers: ChildProcess[], type: ToWorker['type']) => workers.forEach((worker) => worker.send({ type } satisfies ToWorker));
+const tell = (workers: ChildProcess[], type: ToWorker['type']) =>
+  workers.forEach((worker) => worker.send({ type } satisfies ToWorker));
 
 const redis = await startRedis();
 const memcached = await Promise.all([startMemcached(), startMemcached()]);
@@ -107,7 +108,9 @@ const workers = Array.from({ length: workerCount }, (_, id) => {
 
 const started = Date.now();
 await Promise.all(workers.map((worker) => message(worker, 'ready')));
-const reports = Promise.all(workers.map((worker) => message(worker, 'report').then((received) => (received as { report: WorkerReport }).report)));
+const reports = Promise.all(
+  workers.map((worker) => message(worker, 'report').then((received) => (received as { report: WorkerReport }).report)),
+);
 tell(workers, 'run');
 await sleep(WARM_UP_MS);
 tell(workers, 'mark');
@@ -132,7 +135,9 @@ if (done === undefined) {
 const sum = (field: keyof WorkerReport) => done.reduce((total, report) => total + (report[field] as number), 0);
 const average = (field: keyof WorkerReport) => sum(field) / done.length;
 const slowest = done.reduce((a, b) => (b.maxLatencyMs > a.maxLatencyMs ? b : a));
-const recovery = Object.fromEntries(backends.map((backend) => [backend, Math.max(...done.map((report) => report.recoveryMs[backend] ?? -1))]));
+const recovery = Object.fromEntries(
+  backends.map((backend) => [backend, Math.max(...done.map((report) => report.recoveryMs[backend] ?? -1))]),
+);
 const recovered = done.every((report) => backends.every((backend) => (report.recoveryMs[backend] ?? -1) >= 0));
 function ratio(backend: string): number {
   const hits = done!.reduce((total, report) => total + (report.hits[backend] ?? 0), 0);

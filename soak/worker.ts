@@ -89,7 +89,10 @@ const numeric = {
 
 function randomCall(workload: Workload): Call {
   let roll = int(100);
-  for (const [name, { weight, below }] of Object.entries(numeric) as [keyof typeof numeric, (typeof numeric)[keyof typeof numeric]][]) {
+  for (const [name, { weight, below }] of Object.entries(numeric) as [
+    keyof typeof numeric,
+    (typeof numeric)[keyof typeof numeric],
+  ][]) {
     roll -= weight;
     if (roll >= 0) continue;
     const n = int(below);
@@ -102,7 +105,11 @@ function randomCall(workload: Workload): Call {
     const fields = ['a', 'b', 'c'].slice(int(3));
     // Same arguments, properties in either order: one key.
     const options = int(2) === 0 ? { locale, fields } : { fields, locale };
-    return { what: `profile(${inspect(id)}, ${inspect(options)})`, run: () => workload.profile(id, options), expected: expected.profile(id, options) };
+    return {
+      what: `profile(${inspect(id)}, ${inspect(options)})`,
+      run: () => workload.profile(id, options),
+      expected: expected.profile(id, options),
+    };
   }
   if (roll < 22) {
     const text = `${pick(awkwardStrings)}${int(50)}`;
@@ -154,7 +161,8 @@ async function loop(): Promise<void> {
     }
     if (ms > config.latencyBoundMs) {
       report.overBound++;
-      if (report.overBoundCalls.length < 5) report.overBoundCalls.push(`worker ${config.id}: ${backend} ${call.what} took ${Math.round(ms)} ms`);
+      if (report.overBoundCalls.length < 5)
+        report.overBoundCalls.push(`worker ${config.id}: ${backend} ${call.what} took ${Math.round(ms)} ms`);
     }
     // A short pause per call keeps the workers from starving the servers of CPU.
     await sleep(1);

@@ -35,7 +35,17 @@ export const expected = {
 } as const;
 
 /** Keys with characters protocols treat specially, so they travel through every encoding. */
-export const awkwardStrings = ['plain', 'with space', 'line\r\nbreak', 'tab\tnul\0', 'naïve ✓ 𝄞', 'a,b', 'x:y', '"quoted"', 'get k\r\n'];
+export const awkwardStrings = [
+  'plain',
+  'with space',
+  'line\r\nbreak',
+  'tab\tnul\0',
+  'naïve ✓ 𝄞',
+  'a,b',
+  'x:y',
+  '"quoted"',
+  'get k\r\n',
+];
 
 export const tagOf = (n: number) => `group:${n % 5}`;
 const writtenKey = (n: number) => `written:${n}`;

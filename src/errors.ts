@@ -191,7 +191,9 @@ export class CacheIntegrityError extends CacheSerializationError {
  */
 export function notRegisteredError(subject: string, name: string): CacheConfigError {
   const [register, forRoot] =
-    name === 'default' ? ['CacheModule.register(backend)', '{ backends: backend }'] : [`CacheModule.register('${name}', backend)`, `{ backends: { '${name}': backend } }`];
+    name === 'default'
+      ? ['CacheModule.register(backend)', '{ backends: backend }']
+      : [`CacheModule.register('${name}', backend)`, `{ backends: { '${name}': backend } }`];
   return new CacheConfigError(
     `hoard: ${subject}no cache backend is registered as '${name}'. Register one at startup: ${register} from 'hoard', ` +
       `or in a NestJS app HoardModule.forRoot(${forRoot}) from 'hoard/nestjs'.`,

@@ -1,13 +1,7 @@
 export { Cached, CacheEvict, CachePut } from './decorators/cached.js';
 export type { HoardMethodDecorator } from './decorators/adapter.js';
 export { cached } from './decorators/cached-function.js';
-export type {
-  CachedOptions,
-  CachedFunctionOptions,
-  CacheEvictOptions,
-  CachePutOptions,
-  KeyOption,
-} from './runtime/options.js';
+export type { CachedOptions, CachedFunctionOptions, CacheEvictOptions, CachePutOptions, KeyOption } from './runtime/options.js';
 export { CacheModule } from './cache-module.js';
 export type { CacheModuleOptions } from './module/config.js';
 export type { CacheEvent, CacheEventName, CacheListener } from './module/events.js';

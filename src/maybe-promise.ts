@@ -13,7 +13,7 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 /** `next` applied to `value`, at once when it is there, once it settles when it is a promise. */
 export function then<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {
-  return isThenable(value) ? Promise.resolve(value).then(next) : next(value as T);
+  return isThenable(value) ? Promise.resolve(value).then(next) : next(value);
 }
 
 /**

@@ -44,7 +44,8 @@ function curveSection(curve: Curve): Section {
 }
 
 const plain = (value: number): string => String(value);
-const bytesText = (bytes: number): string => (bytes >= 1e6 ? `${bytes / 1e6} MB` : bytes >= 1e3 ? `${bytes / 1e3} KB` : `${bytes} B`);
+const bytesText = (bytes: number): string =>
+  bytes >= 1e6 ? `${bytes / 1e6} MB` : bytes >= 1e3 ? `${bytes / 1e3} KB` : `${bytes} B`;
 const rate = (value: number): string => formatRate(value);
 
 /** A reading of `performance.now()` per call would cost as much as a Map hit: time a batch of them. */
@@ -111,7 +112,11 @@ export async function entriesCurve(budget: Budget): Promise<Section[]> {
       command: 'npm run bench -- curve-entries',
       x,
       y: { label: 'hits per second', log: false, format: rate },
-      series: stores.map((subject, i) => ({ label: subject.name, role: role(subject.name), points: ENTRY_COUNTS.map((n, k) => [n, hits[i]![k]!] as const) })),
+      series: stores.map((subject, i) => ({
+        label: subject.name,
+        role: role(subject.name),
+        points: ENTRY_COUNTS.map((n, k) => [n, hits[i]![k]!] as const),
+      })),
       columns: ['Store', ...ENTRY_COUNTS.map((n) => `hits/s at ${count(n)}`)],
       rows: stores.map((subject, i) => [subject.name, ...hits[i]!.map(rate)]),
     }),
@@ -125,7 +130,11 @@ export async function entriesCurve(budget: Budget): Promise<Section[]> {
       command: 'npm run bench -- curve-entries',
       x,
       y: { label: 'bytes per entry', log: false, format: plain },
-      series: stores.map((subject, i) => ({ label: subject.name, role: role(subject.name), points: ENTRY_COUNTS.map((n, k) => [n, bytes[i]![k]!] as const) })),
+      series: stores.map((subject, i) => ({
+        label: subject.name,
+        role: role(subject.name),
+        points: ENTRY_COUNTS.map((n, k) => [n, bytes[i]![k]!] as const),
+      })),
       columns: ['Store', ...ENTRY_COUNTS.map((n) => `bytes/entry at ${count(n)}`)],
       rows: stores.map((subject, i) => [subject.name, ...bytes[i]!.map((b) => b.toFixed(1))]),
     }),
@@ -156,7 +165,11 @@ export async function keysCurve(budget: Budget): Promise<Section[]> {
   for (const size of ARGUMENT_SIZES) {
     const argument = argumentOf(size);
     actual.push(JSON.stringify(argument).length);
-    const samples = await interleave(KEY_BUILDERS, budget.rounds, async (builder) => 1e6 / timeSync(() => builder.build(argument), budget.sliceMs / 4));
+    const samples = await interleave(
+      KEY_BUILDERS,
+      budget.rounds,
+      async (builder) => 1e6 / timeSync(() => builder.build(argument), budget.sliceMs / 4),
+    );
     samples.forEach((rounds, i) => micros[i]!.push(median(rounds)));
   }
   const µs = (value: number) => (value >= 100 ? value.toFixed(0) : value >= 1 ? value.toFixed(2) : value.toFixed(3));
@@ -173,7 +186,11 @@ export async function keysCurve(budget: Budget): Promise<Section[]> {
       command: 'npm run bench -- curve-keys',
       x: { label: 'argument size (JSON)', log: true, format: bytesText, ticks: ARGUMENT_SIZES },
       y: { label: 'µs per key', log: true, format: (v) => (v >= 1 ? String(v) : v.toPrecision(1)) },
-      series: KEY_BUILDERS.map((builder, i) => ({ label: builder.label, role: builder.role, points: ARGUMENT_SIZES.map((n, k) => [n, micros[i]![k]!] as const) })),
+      series: KEY_BUILDERS.map((builder, i) => ({
+        label: builder.label,
+        role: builder.role,
+        points: ARGUMENT_SIZES.map((n, k) => [n, micros[i]![k]!] as const),
+      })),
       columns: ['Key builder', ...ARGUMENT_SIZES.map((n) => `µs at ${bytesText(n)}`)],
       rows: KEY_BUILDERS.map((builder, i) => [builder.label, ...micros[i]!.map(µs)]),
     }),
@@ -208,9 +225,16 @@ export async function inFlightCurve(server: RedisServer, budget: Budget): Promis
       command: 'npm run bench -- curve-in-flight',
       x: { label: 'calls in flight', log: true, format: plain, ticks: IN_FLIGHT },
       y: { label: 'hits per second', log: true, format: rate },
-      series: IN_FLIGHT_SUBJECTS.map((factory, i) => ({ label: factory.name, role: factory.role, points: IN_FLIGHT.map((n, k) => [n, rates[i]![k]!] as const) })),
+      series: IN_FLIGHT_SUBJECTS.map((factory, i) => ({
+        label: factory.name,
+        role: factory.role,
+        points: IN_FLIGHT.map((n, k) => [n, rates[i]![k]!] as const),
+      })),
       columns: ['Subject', ...IN_FLIGHT.map((n) => `ops/s, ${n} in flight`)],
-      rows: IN_FLIGHT_SUBJECTS.map((factory, i) => [factory.name, ...rates[i]!.map((r) => (Number.isNaN(r) ? 'failed its check' : rate(r)))]),
+      rows: IN_FLIGHT_SUBJECTS.map((factory, i) => [
+        factory.name,
+        ...rates[i]!.map((r) => (Number.isNaN(r) ? 'failed its check' : rate(r))),
+      ]),
     }),
   ];
 }
@@ -242,7 +266,9 @@ interface SizedSubject {
   readonly label: string;
   readonly role: Series['role'];
   readonly server: 'Redis' | 'Memcached';
-  create(computation: Computation): Promise<{ lookup: (id: number, opts: Options) => Promise<Value>; close: () => Promise<void> }>;
+  create(
+    computation: Computation,
+  ): Promise<{ lookup: (id: number, opts: Options) => Promise<Value>; close: () => Promise<void> }>;
 }
 
 function sizedSubjects(redis: RedisServer, memcached: ManagedServer): SizedSubject[] {
@@ -255,7 +281,12 @@ function sizedSubjects(redis: RedisServer, memcached: ManagedServer): SizedSubje
       server: 'Redis',
       async create(computation) {
         const client = new Redis({ host: redis.host, port: redis.port, enableAutoPipelining: true });
-        const lookup = memoizeRemote((key) => client.get(key), (key, text) => client.set(key, text, 'EX', TTL_SECONDS), computation, prefix());
+        const lookup = memoizeRemote(
+          (key) => client.get(key),
+          (key, text) => client.set(key, text, 'EX', TTL_SECONDS),
+          computation,
+          prefix(),
+        );
         return { lookup, close: async () => client.disconnect() };
       },
     },
@@ -274,7 +305,10 @@ function sizedSubjects(redis: RedisServer, memcached: ManagedServer): SizedSubje
       server: 'Memcached',
       async create(computation) {
         const client = memjs.Client.create(memcached.address);
-        const get = (key: string) => new Promise<Buffer | null>((resolve, reject) => client.get(key, (error, value) => (error ? reject(error) : resolve(value))));
+        const get = (key: string) =>
+          new Promise<Buffer | null>((resolve, reject) =>
+            client.get(key, (error, value) => (error ? reject(error) : resolve(value))),
+          );
         const lookup = memoizeRemote(get, (key, text) => client.set(key, text, { expires: TTL_SECONDS }), computation, prefix());
         return { lookup, close: async () => client.quit() };
       },
@@ -299,8 +333,10 @@ export async function valueSizeCurve(redis: RedisServer, memcached: ManagedServe
     for (const subject of subjects) {
       const computation = new SizedComputation(bytes);
       const made = await subject.create(computation);
-      for (let pass = 0; pass < 2; pass++) for (let id = 0; id < VALUE_KEYS; id++) check(await made.lookup(id, optionsFor(id)), id, subject.label);
-      if (computation.runs !== VALUE_KEYS) throw new Error(`${subject.label} computed ${computation.runs} times for ${VALUE_KEYS} keys at ${bytes} bytes`);
+      for (let pass = 0; pass < 2; pass++)
+        for (let id = 0; id < VALUE_KEYS; id++) check(await made.lookup(id, optionsFor(id)), id, subject.label);
+      if (computation.runs !== VALUE_KEYS)
+        throw new Error(`${subject.label} computed ${computation.runs} times for ${VALUE_KEYS} keys at ${bytes} bytes`);
       built.push({ ...made, computation, label: subject.label });
     }
     const samples = await interleave(built, Math.max(3, Math.round(budget.rounds / 3)), async (subject) => {
@@ -372,9 +408,16 @@ export async function stampedeCurve(server: RedisServer, repetitions: number): P
       command: 'npm run bench -- curve-stampede',
       x: { label: 'concurrent callers', log: true, format: (n) => n.toLocaleString('en'), ticks: CALLERS },
       y: { label: 'ms until every caller settled', log: false, format: plain },
-      series: STAMPEDE_SUBJECTS.map((factory, i) => ({ label: factory.name, role: factory.role, points: CALLERS.map((n, k) => [n, wall[i]![k]!] as const) })),
+      series: STAMPEDE_SUBJECTS.map((factory, i) => ({
+        label: factory.name,
+        role: factory.role,
+        points: CALLERS.map((n, k) => [n, wall[i]![k]!] as const),
+      })),
       columns: ['Subject', ...CALLERS.map((n) => `${n.toLocaleString('en')} callers`)],
-      rows: STAMPEDE_SUBJECTS.map((factory, i) => [factory.name, ...wall[i]!.map((ms, k) => `${ms.toFixed(1)} ms (${runs[i]![k]})`)]),
+      rows: STAMPEDE_SUBJECTS.map((factory, i) => [
+        factory.name,
+        ...wall[i]!.map((ms, k) => `${ms.toFixed(1)} ms (${runs[i]![k]})`),
+      ]),
     }),
   ];
 }

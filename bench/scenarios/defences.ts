@@ -58,7 +58,11 @@ async function coldKeyAcrossProcesses(server: RedisServer, lock: boolean): Promi
 }
 
 /** 8 callers in one process hit one key (ttl 1 s) back to back for `seconds`. */
-async function hotKey(server: RedisServer, seconds: number, options: Omit<CachedFunctionOptions, 'name' | 'backend'>): Promise<Outcome> {
+async function hotKey(
+  server: RedisServer,
+  seconds: number,
+  options: Omit<CachedFunctionOptions, 'name' | 'backend'>,
+): Promise<Outcome> {
   const fleet = processes(server, 1, { ttl: 1, ...options });
   await fleet.call(0, 1);
   fleet.outcome.latencies.length = 0;
@@ -81,7 +85,11 @@ export async function defences(server: RedisServer, quick: boolean): Promise<Sec
     ['lock', '4 processes × 50 calls, cold key, without `lock`', () => coldKeyAcrossProcesses(server, false)],
     ['lock', '4 processes × 50 calls, cold key, `lock: true`', () => coldKeyAcrossProcesses(server, true)],
     ['early refresh', `hot key, ttl 1 s, ${seconds} s of calls, without`, () => hotKey(server, seconds, {})],
-    ['early refresh', `hot key, ttl 1 s, ${seconds} s of calls, \`earlyRefresh: true\``, () => hotKey(server, seconds, { earlyRefresh: true })],
+    [
+      'early refresh',
+      `hot key, ttl 1 s, ${seconds} s of calls, \`earlyRefresh: true\``,
+      () => hotKey(server, seconds, { earlyRefresh: true }),
+    ],
     ['stale', `hot key, ttl 1 s, ${seconds} s of calls, \`staleTtl: 60\``, () => hotKey(server, seconds, { staleTtl: 60 })],
   ];
   const rows: string[][] = [];
@@ -108,7 +116,15 @@ export async function defences(server: RedisServer, quick: boolean): Promise<Sec
       '`earlyRefresh` and `staleTtl`: eight callers in one process call one key with a 1 s ttl back to back (2 ms apart); ' +
       'without a defence every expiry makes callers wait for the computation (the first, cold call is not counted). ' +
       'Latency is per call: how many calls waited at least half a computation, p99 and max.',
-    columns: ['Defence', 'Setting', 'Computations', 'Calls', `Calls that waited ≥ ${COMPUTE_MS / 2} ms`, 'p99 latency', 'Max latency'],
+    columns: [
+      'Defence',
+      'Setting',
+      'Computations',
+      'Calls',
+      `Calls that waited ≥ ${COMPUTE_MS / 2} ms`,
+      'p99 latency',
+      'Max latency',
+    ],
     rows,
     bars: [],
     targets: [],

@@ -34,7 +34,8 @@ async function bytesPerEntry(factory: SubjectFactory): Promise<number> {
   const subject = await build(factory, new Computation(), undefined);
   for (let id = 0; id < ENTRIES; id++) check(await subject.lookup(id, optionsFor(id)), id, subject.name);
   const after = collect();
-  if (subject.computation.runs !== ENTRIES) throw new Error(`${subject.name} computed ${subject.computation.runs} times for ${ENTRIES} keys`);
+  if (subject.computation.runs !== ENTRIES)
+    throw new Error(`${subject.name} computed ${subject.computation.runs} times for ${ENTRIES} keys`);
   await subject.close();
   return (after - before) / ENTRIES;
 }
@@ -106,7 +107,7 @@ async function overheadSection(rounds: number): Promise<Section> {
     description:
       'Bytes a store adds per entry when it holds keys and values that already exist: each store is filled with ' +
       `${STORE_SIZES.map(count).join(' and then ')} \`set\`s of the workload's keys (about 40 characters) and values ` +
-      '(objects of three fields), made before the store and kept after it, so the figure is the store\'s own ' +
+      "(objects of three fields), made before the store and kept after it, so the figure is the store's own " +
       'bookkeeping. Measured as V8 heap plus ArrayBuffers (`process.memoryUsage()`, after full GCs, ' +
       '`node --expose-gc`): typed arrays keep their cells outside the heap. Bounded stores are sized for the ' +
       'entries and given a TTL (so they keep an expiry per entry); median of the rounds.',
@@ -136,10 +137,12 @@ async function learntKeysRun(learntKeysBytes: number): Promise<number> {
   const computation = new Computation();
   const lookups = Array.from({ length: METHODS }, (_, i) => cachedMethod(name, computation, undefined, `m${i}`));
   for (let pass = 0; pass < 2; pass++) {
-    for (const lookup of lookups) for (let id = 0; id < ARGUMENT_LISTS; id++) check(await lookup(id, optionsFor(id)), id, 'hoard @Cached');
+    for (const lookup of lookups)
+      for (let id = 0; id < ARGUMENT_LISTS; id++) check(await lookup(id, optionsFor(id)), id, 'hoard @Cached');
   }
   const after = collect();
-  if (computation.runs !== METHODS * ARGUMENT_LISTS) throw new Error(`computed ${computation.runs} times for ${METHODS * ARGUMENT_LISTS} keys`);
+  if (computation.runs !== METHODS * ARGUMENT_LISTS)
+    throw new Error(`computed ${computation.runs} times for ${METHODS * ARGUMENT_LISTS} keys`);
   backend.close();
   return after - before;
 }
@@ -200,7 +203,13 @@ export async function heap(rounds: number): Promise<Section[]> {
       samples[i]!.map((b) => b.toFixed(0)).join(', '),
     ]),
     bars: [],
-    targets: [{ target: `heap per entry at 100k, hoard MemoryBackend ≤ ${BOUND} B`, measured: `${hoard.toFixed(0)} B`, holds: hoard <= BOUND }],
+    targets: [
+      {
+        target: `heap per entry at 100k, hoard MemoryBackend ≤ ${BOUND} B`,
+        measured: `${hoard.toFixed(0)} B`,
+        holds: hoard <= BOUND,
+      },
+    ],
   };
   return [calls, await overheadSection(rounds), await learntKeysSection(rounds)];
 }

@@ -55,7 +55,11 @@ export async function memoryMiss(budget: Budget): Promise<Section> {
   await interleave(memorySubjects, 1, measure);
   const rounds = await interleave(memorySubjects, budget.rounds, measure);
   const measured = rounds.map((samples, i) =>
-    summarise(memorySubjects[i]!, samples.map((s) => s.throughput), samples.map((s) => s.problem).find((p) => p !== '') ?? ''),
+    summarise(
+      memorySubjects[i]!,
+      samples.map((s) => s.throughput),
+      samples.map((s) => s.problem).find((p) => p !== '') ?? '',
+    ),
   );
   // Issue 21: against the faster of the JSON-keyed memoizers of the same run.
   const overFastest = (name: string): [number, string] => {
@@ -78,7 +82,12 @@ export async function memoryMiss(budget: Budget): Promise<Section> {
     measured,
     [
       target('memory miss, hoard @Cached ≥ 0.9× the faster of p-memoize and fast-memoize (issue 21)', plain, 0.9, plainText),
-      target('memory miss, hoard @Cached with a key function ≥ 1.0× the faster of p-memoize and fast-memoize (issue 21)', keyed, 1.0, keyedText),
+      target(
+        'memory miss, hoard @Cached with a key function ≥ 1.0× the faster of p-memoize and fast-memoize (issue 21)',
+        keyed,
+        1.0,
+        keyedText,
+      ),
     ],
   );
 }

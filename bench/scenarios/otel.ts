@@ -42,7 +42,8 @@ export async function memoryHitOtel(budget: Budget): Promise<Section> {
   const factories = [floor, hoardMethod, instrumented(NO_SPAN), instrumented(UNDER_SPAN, underRequest)];
   const subjects = await Promise.all(factories.map((factory) => build(factory, new Computation(), undefined)));
   await prewarm(subjects);
-  const around = (subject: Subject) => (subject.name === NO_SPAN || subject.name === UNDER_SPAN ? instrumentHoard({ tracerProvider, meterProvider }) : () => {});
+  const around = (subject: Subject) =>
+    subject.name === NO_SPAN || subject.name === UNDER_SPAN ? instrumentHoard({ tracerProvider, meterProvider }) : () => {};
   const measured = await timeHits(subjects, 1, budget, around);
   await Promise.all(subjects.map((subject) => subject.close()));
   request.end();

@@ -44,7 +44,14 @@ export async function remoteHit<Server>(scenario: RemoteHit<Server>, server: Ser
         .filter((m) => m.subject.role === 'peer')
         .map((m) => [ratioOf(measured, scenario.hoard, m.subject.name), m.subject.name] as const)
         .reduce((low, next) => (next[0] < low[0] ? next : low));
-      targets.push(target(`${title}: ${scenario.hoard} ≥ ${peerBound}× every peer${from}`, lowest, peerBound, `${lowest.toFixed(2)}× ${peer} (the closest)`));
+      targets.push(
+        target(
+          `${title}: ${scenario.hoard} ≥ ${peerBound}× every peer${from}`,
+          lowest,
+          peerBound,
+          `${lowest.toFixed(2)}× ${peer} (the closest)`,
+        ),
+      );
     }
     sections.push(throughputSection(title, `${scenario.description} ${load}`, measured, targets));
   }

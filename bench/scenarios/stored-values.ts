@@ -122,7 +122,14 @@ export async function storedValues(server: RedisServer, budget: Budget): Promise
       const codec = new Codec(options);
       const written = codec.encodeEntry(value);
       const data = typeof written === 'string' ? Buffer.from(written) : written;
-      const measured: Measured = { name, stored: await admin.strlen(`${prefix}entry`), hits: [], sets: [], decode: [], encode: [] };
+      const measured: Measured = {
+        name,
+        stored: await admin.strlen(`${prefix}entry`),
+        hits: [],
+        sets: [],
+        decode: [],
+        encode: [],
+      };
       subjects.push({ backend, codec, data, measured });
     }
     // Configurations take turns in every round, so the shared machine's noise falls on all alike.
@@ -134,7 +141,12 @@ export async function storedValues(server: RedisServer, budget: Budget): Promise
     });
     const plain = subjects[0]!.measured;
     for (const { backend, codec, measured } of subjects) {
-      const [hits, sets, decode, encode] = [measured.hits, measured.sets, measured.decode, measured.encode].map(median) as [number, number, number, number];
+      const [hits, sets, decode, encode] = [measured.hits, measured.sets, measured.decode, measured.encode].map(median) as [
+        number,
+        number,
+        number,
+        number,
+      ];
       rows.push([
         sizeName,
         measured.name,
@@ -156,7 +168,7 @@ export async function storedValues(server: RedisServer, budget: Budget): Promise
       'One `RedisBackend` per configuration on a local redis-server, one caller at a time: `get` of one stored entry ' +
       '(hits/s) and `set` of it (sets/s: what a miss pays to store), for a JSON array of records (ids, names, e-mails, ' +
       'numbers) of the given serialized size; configurations take turns in every round. "decode" and "encode" are ' +
-      'the same backend\'s work around the server, timed without one: µs to check, decompress and deserialize an ' +
+      "the same backend's work around the server, timed without one: µs to check, decompress and deserialize an " +
       'entry (every hit pays it) and to serialize, compress and sign or encrypt a value (every store). Compression is ' +
       'applied at every size here (`threshold: 0`) to show where it pays; "stored" is `STRLEN` of the entry.',
     columns: ['value', 'configuration', 'stored bytes', 'of plain', 'hits/s', 'sets/s', 'µs decode', 'µs encode'],

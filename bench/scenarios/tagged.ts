@@ -16,7 +16,11 @@ const TAGGING: Record<Tagging, string> = { none: 'untagged', fixed: '1 fixed tag
 
 function taggedMethod(backend: string, computation: Work, tagging: Tagging): Lookup {
   const tags =
-    tagging === 'none' ? undefined : tagging === 'fixed' ? ['reports'] : (id: number, opts: Options) => [`report:${id}`, `region:${opts.region}`];
+    tagging === 'none'
+      ? undefined
+      : tagging === 'fixed'
+        ? ['reports']
+        : (id: number, opts: Options) => [`report:${id}`, `region:${opts.region}`];
   class Reports {
     @Cached({ backend, ttl: TTL_SECONDS, tags })
     async lookup(id: number, opts: Options): Promise<Value> {
@@ -27,7 +31,10 @@ function taggedMethod(backend: string, computation: Work, tagging: Tagging): Loo
   return (id, opts) => reports.lookup(id, opts);
 }
 
-function hoardSubjects<Server>(where: string, backendOf: (server: Server, tagging: Tagging) => CacheBackend): SubjectFactory<Server>[] {
+function hoardSubjects<Server>(
+  where: string,
+  backendOf: (server: Server, tagging: Tagging) => CacheBackend,
+): SubjectFactory<Server>[] {
   return (Object.keys(TAGGING) as Tagging[]).map((tagging) => ({
     name: `hoard @Cached + ${where}, ${TAGGING[tagging]}`,
     role: 'hoard',
@@ -38,7 +45,13 @@ function hoardSubjects<Server>(where: string, backendOf: (server: Server, taggin
   }));
 }
 
-async function measure<Server>(title: string, description: string, factories: SubjectFactory<Server>[], server: Server, budget: Budget): Promise<Section> {
+async function measure<Server>(
+  title: string,
+  description: string,
+  factories: SubjectFactory<Server>[],
+  server: Server,
+  budget: Budget,
+): Promise<Section> {
   const subjects = [];
   for (const factory of factories) subjects.push(await build(factory, new Computation(), server));
   await prewarm(subjects);
@@ -70,7 +83,13 @@ export async function taggedHit(redis: RedisServer, budget: Budget): Promise<Sec
     'Tagged Redis hit, 1 in flight',
     'The Redis hit workload, tagged as above. On Redis every derived entry is checked against its method’s generation ' +
       'already; tags add their records to the same MGET. Floor: the ioredis floor.',
-    [redisSubjects[0]!, ...hoardSubjects<RedisServer>('RedisBackend', (server, tagging) => new RedisBackend({ url: server.url, prefix: `tagged-${tagging}:` }))],
+    [
+      redisSubjects[0]!,
+      ...hoardSubjects<RedisServer>(
+        'RedisBackend',
+        (server, tagging) => new RedisBackend({ url: server.url, prefix: `tagged-${tagging}:` }),
+      ),
+    ],
     redis,
     budget,
   );

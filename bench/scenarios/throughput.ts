@@ -42,7 +42,13 @@ export async function timeHits(
     let next = 0;
     const after = around?.(subject);
     try {
-      return await drive(subject.lookup, subject.name, () => (next = next + 1 === HIT_KEYS ? 0 : next + 1), inFlight, budget.sliceMs);
+      return await drive(
+        subject.lookup,
+        subject.name,
+        () => (next = next + 1 === HIT_KEYS ? 0 : next + 1),
+        inFlight,
+        budget.sliceMs,
+      );
     } finally {
       after?.();
     }
@@ -55,7 +61,11 @@ export async function timeHits(
   });
 }
 
-export function summarise(subject: Pick<Subject, 'name' | 'role'>, throughputs: readonly Throughput[], problem: string): Measured {
+export function summarise(
+  subject: Pick<Subject, 'name' | 'role'>,
+  throughputs: readonly Throughput[],
+  problem: string,
+): Measured {
   const samples = throughputs.map(opsPerSecond);
   return { subject, samples, opsPerSecond: median(samples), problem };
 }
@@ -87,7 +97,12 @@ export function ratioOf(measured: readonly Measured[], name: string, to?: string
   return relative(named(measured, name), to === undefined ? floorOf(measured) : named(measured, to));
 }
 
-export function throughputSection(title: string, description: string, measured: readonly Measured[], targets: TargetResult[]): Section {
+export function throughputSection(
+  title: string,
+  description: string,
+  measured: readonly Measured[],
+  targets: TargetResult[],
+): Section {
   const floor = floorOf(measured);
   const checkText = (m: Measured) => (m.problem === '' ? 'ok' : `**${m.problem}**`);
   return {

@@ -32,7 +32,7 @@ export async function tieredHit(server: RedisServer, budget: Budget): Promise<Se
       'bus where the library has one (hoard: TieredBackend over a MemoryBackend and a RedisBackend, with a RedisBus; ' +
       'bentocache: its Redis bus). The prewarm wrote every entry through both tiers, and the memory tiers keep them ' +
       'longer than the run (hoard: `l1Ttl` 300 s), so the timed calls are memory-tier hits. hoard checks each hit ' +
-      "against its method's generation record, whose copy is in L1 too. \"peek hidden\" is the same backend with its " +
+      'against its method\'s generation record, whose copy is in L1 too. "peek hidden" is the same backend with its ' +
       "`peek` (the synchronous read of L1 copies) taken away, so hits go through `lookup`'s promises: the A/B of that " +
       'path, when the call path reads `peek`. Floor: the memory floor ' +
       '(`Map.get(JSON.stringify([id, opts]))`).',

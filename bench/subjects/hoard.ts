@@ -24,7 +24,12 @@ export function registerBackend(backend: CacheBackend): string {
  * The workload as a user writes it: an async method decorated with `@Cached` (with `key`, if
  * given; a `namespace` keeps the keys of methods made by this function apart).
  */
-export function cachedMethod(backend: string, computation: Computation, key?: (id: number, opts: Options) => string, namespace?: string): Lookup {
+export function cachedMethod(
+  backend: string,
+  computation: Computation,
+  key?: (id: number, opts: Options) => string,
+  namespace?: string,
+): Lookup {
   class Reports {
     @Cached({ backend, ttl: TTL_SECONDS, key, namespace })
     async lookup(id: number, opts: Options): Promise<Value> {

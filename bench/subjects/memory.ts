@@ -73,7 +73,11 @@ export const memoizee: SubjectFactory = {
   role: 'peer',
   async create(computation) {
     // Its default keys objects by identity, which a fresh `opts` per call never matches.
-    const lookup = memoize(computation.run, { promise: true, normalizer: (args) => jsonKey(args[0], args[1]), maxAge: TTL_SECONDS * 1000 });
+    const lookup = memoize(computation.run, {
+      promise: true,
+      normalizer: (args) => jsonKey(args[0], args[1]),
+      maxAge: TTL_SECONDS * 1000,
+    });
     // With maxAge it sets a timer per entry, which keeps the entry alive until it fires: clear them.
     return { lookup, close: async () => lookup.clear() };
   },
@@ -122,7 +126,10 @@ export function bentocacheWith(maxItems: number): SubjectFactory {
     name: 'bentocache',
     role: 'peer',
     async create(computation) {
-      const bento = new BentoCache({ default: 'memory', stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems })) } });
+      const bento = new BentoCache({
+        default: 'memory',
+        stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems })) },
+      });
       return viaBentocache(bento, computation);
     },
   };
@@ -134,7 +141,10 @@ export function lruCacheWith(max: number): SubjectFactory {
     name: 'lru-cache',
     role: 'peer',
     async create(computation) {
-      return { lookup: memoizeOver(new LRUCache<string, Value>({ max, ttl: TTL_SECONDS * 1000 }), computation), close: nothingToClose };
+      return {
+        lookup: memoizeOver(new LRUCache<string, Value>({ max, ttl: TTL_SECONDS * 1000 }), computation),
+        close: nothingToClose,
+      };
     },
   };
 }

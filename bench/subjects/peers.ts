@@ -28,7 +28,13 @@ export function viaCacheManager(cache: Cache, computation: Computation): Built {
  * async-cache-dedupe, however its storage is set up: it memoizes a function of one argument,
  * keyed by safe-stable-stringify, so the workload's two arguments travel as one array.
  */
-export function viaAsyncCacheDedupe(cache: ReturnType<typeof createDedupeCache>, computation: Computation, close: () => Promise<void>): Built {
-  const defined = cache.define('lookup', { ttl: TTL_SECONDS }, ([id, opts]: readonly [number, Options]) => computation.run(id, opts));
+export function viaAsyncCacheDedupe(
+  cache: ReturnType<typeof createDedupeCache>,
+  computation: Computation,
+  close: () => Promise<void>,
+): Built {
+  const defined = cache.define('lookup', { ttl: TTL_SECONDS }, ([id, opts]: readonly [number, Options]) =>
+    computation.run(id, opts),
+  );
   return { lookup: (id, opts) => defined.lookup([id, opts]), close };
 }

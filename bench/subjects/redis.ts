@@ -32,9 +32,18 @@ export const floor: SubjectFactory<RedisServer> = {
   name: 'floor: ioredis GET (auto-pipelined)',
   role: 'floor',
   async create(computation, server) {
-    const redis = new Redis({ host: server.host, port: server.port, db: await freshDatabase(server), enableAutoPipelining: true });
+    const redis = new Redis({
+      host: server.host,
+      port: server.port,
+      db: await freshDatabase(server),
+      enableAutoPipelining: true,
+    });
     return {
-      lookup: memoizeRemote((key) => redis.get(key), (key, text) => redis.set(key, text, 'EX', TTL_SECONDS), computation),
+      lookup: memoizeRemote(
+        (key) => redis.get(key),
+        (key, text) => redis.set(key, text, 'EX', TTL_SECONDS),
+        computation,
+      ),
       close: async () => redis.disconnect(),
     };
   },
@@ -95,4 +104,11 @@ const typeCacheable: SubjectFactory<RedisServer> = {
   },
 };
 
-export const redisSubjects: SubjectFactory<RedisServer>[] = [floor, hoard, asyncCacheDedupe, cacheManager, bentocache, typeCacheable];
+export const redisSubjects: SubjectFactory<RedisServer>[] = [
+  floor,
+  hoard,
+  asyncCacheDedupe,
+  cacheManager,
+  bentocache,
+  typeCacheable,
+];

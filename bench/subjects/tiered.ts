@@ -17,7 +17,11 @@ let namespaces = 0;
 const freshNamespace = () => `t${++namespaces}`;
 
 /** A tiered hit is served from memory, so the floor is the memory floor. */
-const floor: SubjectFactory<RedisServer> = { name: memoryFloor.name, role: 'floor', create: (computation) => memoryFloor.create(computation) };
+const floor: SubjectFactory<RedisServer> = {
+  name: memoryFloor.name,
+  role: 'floor',
+  create: (computation) => memoryFloor.create(computation),
+};
 
 /** hoard's TieredBackend on the one Redis, with a bus, its L1 holding at most `l1Entries`. */
 function hoardTiered(name: string, l1Entries: number, peek = true): SubjectFactory<RedisServer> {
@@ -82,9 +86,19 @@ const cacheable: SubjectFactory<RedisServer> = {
   name: 'cacheable (memory, @keyv/redis)',
   role: 'peer',
   async create(computation, server) {
-    const cache = new Cacheable({ secondary: new KeyvRedis(server.url, { namespace: freshNamespace() }), ttl: TTL_SECONDS * 1000 });
+    const cache = new Cacheable({
+      secondary: new KeyvRedis(server.url, { namespace: freshNamespace() }),
+      ttl: TTL_SECONDS * 1000,
+    });
     return { lookup: cache.wrap(computation.run), close: () => cache.disconnect() };
   },
 };
 
-export const tieredSubjects: SubjectFactory<RedisServer>[] = [floor, hoard, hoardWithoutPeek, bentocache, cacheManager, cacheable];
+export const tieredSubjects: SubjectFactory<RedisServer>[] = [
+  floor,
+  hoard,
+  hoardWithoutPeek,
+  bentocache,
+  cacheManager,
+  cacheable,
+];

@@ -30,8 +30,8 @@ async function round(label: string): Promise<Report[]> {
   }
   const sorted = [...times].sort((a, b) => a - b);
   console.log(
-    `${label.padEnd(26)} first ${times[0]!.toFixed(1).padStart(6)} ms, ` +
-      `median ${sorted[REQUESTS / 2]!.toFixed(1).padStart(6)} ms, ` +
+    `${label.padEnd(26)} first ${times[0].toFixed(1).padStart(6)} ms, ` +
+      `median ${sorted[REQUESTS / 2].toFixed(1).padStart(6)} ms, ` +
       `queries run: ${reports.queries - queriesBefore} of ${REQUESTS} requests`,
   );
   return bodies;
@@ -42,7 +42,7 @@ console.log(`${REQUESTS} requests to GET /reports/emea/2024 (the query takes ~30
 CacheModule.register(new NullBackend()); // before: caching off, every request runs the query
 const before = await round('before (no cache)');
 
-const missesBefore = CacheModule.stats().backends.default!.misses;
+const missesBefore = CacheModule.stats().backends.default.misses;
 const redis = new RedisBackend({ url: redisUrl, prefix: 'example-latency:' });
 CacheModule.register(redis); // after: the same code, cached in Redis
 await redis.clear(); // start cold, whatever an earlier run left
@@ -50,10 +50,12 @@ const after = await round('after (hoard on Redis)');
 
 await timed('/reports/emea/2024/sales?amount=500', 'POST'); // a write evicts the report
 const { ms, body } = await timed('/reports/emea/2024');
-console.log(`${'after a write (evicted)'.padEnd(26)} first ${ms.toFixed(1).padStart(6)} ms, revenue ${(body as Report).revenue} (was ${after[0]!.revenue})`);
+console.log(
+  `${'after a write (evicted)'.padEnd(26)} first ${ms.toFixed(1).padStart(6)} ms, revenue ${(body as Report).revenue} (was ${after[0].revenue})`,
+);
 
-const same = after.every((report) => report.revenue === before[0]!.revenue);
-const { hits, misses } = CacheModule.stats().backends.default!;
+const same = after.every((report) => report.revenue === before[0].revenue);
+const { hits, misses } = CacheModule.stats().backends.default;
 console.log(`\ncached responses equal uncached ones: ${same}; Redis hits ${hits}, misses ${misses - missesBefore}`);
 
 server.close();

@@ -46,7 +46,9 @@ export class MapBackend implements CacheBackend {
   set(key: string, value: unknown, ttl?: number): void {
     const seconds = ttl ?? this.context?.defaultTtl ?? DEFAULT_TTL;
     if (typeof seconds !== 'number' || !(seconds >= 0 && seconds <= MAX_TTL)) {
-      throw new CacheArgumentError(`MapBackend.set: ttl must be a number of seconds from 0 to ${MAX_TTL}, got ${String(seconds)}`);
+      throw new CacheArgumentError(
+        `MapBackend.set: ttl must be a number of seconds from 0 to ${MAX_TTL}, got ${String(seconds)}`,
+      );
     }
     this.entries.set(key, { value, expiresAt: seconds === 0 ? 0 : Date.now() + seconds * 1000 });
   }

@@ -39,10 +39,13 @@ async function scenario(mode: 'bus' | 'no-bus'): Promise<void> {
   await ask(a, { type: 'write', item: 'apple', price: 120 });
   console.log(`  A setPrice('apple', 120)`);
   const { dropped, at } = await watching;
-  console.log(dropped ? `  B dropped its copy ${at - writeStarted} ms after A's write began` : `  B still holds its copy 1000 ms later`);
+  console.log(
+    dropped ? `  B dropped its copy ${at - writeStarted} ms after A's write began` : `  B still holds its copy 1000 ms later`,
+  );
 
   await read('B', b);
-  if (mode === 'no-bus') console.log("  (the old price: without a bus, B sees A's write only once its copy expires, l1Ttl = 10 s)");
+  if (mode === 'no-bus')
+    console.log("  (the old price: without a bus, B sees A's write only once its copy expires, l1Ttl = 10 s)");
   await Promise.all([ask(a, { type: 'close' }), ask(b, { type: 'close' })]);
   for (const child of [a, b]) child.disconnect();
 }

@@ -36,10 +36,18 @@ describe('a ready ioredis 5 client', function () {
     expect(typeof acceptsCluster5).to.equal('function');
   });
 
-  runBackendConformance('RedisBackend conformance over an ioredis 5 client', ({ prefix }) => new RedisBackend({ client: client5(), prefix }));
+  runBackendConformance(
+    'RedisBackend conformance over an ioredis 5 client',
+    ({ prefix }) => new RedisBackend({ client: client5(), prefix }),
+  );
 
   it('serves a TieredBackend with a RedisBus on ioredis 5 clients, which stay open after close', async () => {
-    const tier = () => new TieredBackend({ l1: new MemoryBackend(), l2: new RedisBackend({ client: client5(), prefix: 'v5:' }), bus: new RedisBus({ client: client5(), channel: 'v5' }) });
+    const tier = () =>
+      new TieredBackend({
+        l1: new MemoryBackend(),
+        l2: new RedisBackend({ client: client5(), prefix: 'v5:' }),
+        bus: new RedisBus({ client: client5(), channel: 'v5' }),
+      });
     const [a, b] = [tier(), tier()];
     await waitFor('both buses subscribed', () => a.bus!.connected && b.bus!.connected, 5000);
     CacheModule.reset();

@@ -133,31 +133,36 @@ describe('MemoryBackend: agrees with a plain LRU model', () => {
 
   it('holds the same entries in the same recency order through sets, reads, deletes, evictions and growth', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 60 }), fc.option(fc.integer({ min: 100, max: 2_000 }), { nil: undefined }), fc.array(operation, { maxLength: 400 }), (maxEntries, maxBytes, operations) => {
-        const cache = new MemoryBackend({ maxEntries, maxBytes });
-        const model = new Model(maxEntries, maxBytes ?? Infinity);
-        for (const step of operations) {
-          const key = `k${step.key}`;
-          if (step.op === 'set') {
-            const value = 'v'.repeat(step.length) + step.key;
-            cache.set(key, value);
-            model.set(key, value);
-          } else if (step.op === 'get') {
-            expect(cache.get(key), key).to.equal(model.get(key));
-          } else {
-            expect(cache.delete(key), key).to.equal(model.entries.delete(key));
+      fc.property(
+        fc.integer({ min: 1, max: 60 }),
+        fc.option(fc.integer({ min: 100, max: 2_000 }), { nil: undefined }),
+        fc.array(operation, { maxLength: 400 }),
+        (maxEntries, maxBytes, operations) => {
+          const cache = new MemoryBackend({ maxEntries, maxBytes });
+          const model = new Model(maxEntries, maxBytes ?? Infinity);
+          for (const step of operations) {
+            const key = `k${step.key}`;
+            if (step.op === 'set') {
+              const value = 'v'.repeat(step.length) + step.key;
+              cache.set(key, value);
+              model.set(key, value);
+            } else if (step.op === 'get') {
+              expect(cache.get(key), key).to.equal(model.get(key));
+            } else {
+              expect(cache.delete(key), key).to.equal(model.entries.delete(key));
+            }
+            expect(cache.size).to.equal(model.entries.size);
           }
-          expect(cache.size).to.equal(model.entries.size);
-        }
-        // Whatever evicts next takes the oldest first: the model's keys still held are always its newest ones.
-        const order = [...model.entries.keys()];
-        for (let i = 0; i <= maxEntries; i++) {
-          const held = order.map((key) => cache.has(key));
-          expect(held.slice(held.indexOf(true)).every(Boolean) || !held.includes(true), held.join()).to.equal(true);
-          cache.set(`filler${i}`, '');
-        }
-        expect(order.filter((key) => cache.has(key))).to.deep.equal([]);
-      }),
+          // Whatever evicts next takes the oldest first: the model's keys still held are always its newest ones.
+          const order = [...model.entries.keys()];
+          for (let i = 0; i <= maxEntries; i++) {
+            const held = order.map((key) => cache.has(key));
+            expect(held.slice(held.indexOf(true)).every(Boolean) || !held.includes(true), held.join()).to.equal(true);
+            cache.set(`filler${i}`, '');
+          }
+          expect(order.filter((key) => cache.has(key))).to.deep.equal([]);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -24,7 +24,12 @@ describe('ReadBatch', () => {
 
   it('fails every read of a batch whose read fails, whether it throws or rejects', async () => {
     const failure = new Error('connection closed');
-    for (const readMany of [() => Promise.reject(failure), () => { throw failure; }]) {
+    for (const readMany of [
+      () => Promise.reject(failure),
+      () => {
+        throw failure;
+      },
+    ]) {
       const batch = new ReadBatch<string>(readMany);
       const outcomes = await Promise.allSettled([batch.read('a'), batch.read('b')]);
       expect(outcomes).to.deep.equal([

@@ -72,7 +72,11 @@ describe('RedisBackend under maxmemory with allkeys-lru', function () {
 
   it('never serves an invalidated value after churn evicted the tag records while the entry survived', async () => {
     let version = 1;
-    const profile = cached(async (id: string) => `${id}@v${version}`, { name: 'profile', ttl: 0, tags: (id: string) => [`user:${id}`] });
+    const profile = cached(async (id: string) => `${id}@v${version}`, {
+      name: 'profile',
+      ttl: 0,
+      tags: (id: string) => [`user:${id}`],
+    });
     expect(await profile('1')).to.equal('1@v1');
     expect(await churnUntilRecordsAreGone('app:profile:"1"')).to.be.above(0);
     version = 2;

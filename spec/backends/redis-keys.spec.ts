@@ -59,18 +59,20 @@ describe('RedisBackend keys are byte-exact', function () {
     }
   });
 
-  it("stores a well-formed key as its UTF-8, as before, and a lone surrogate as bytes UTF-8 never has", async () => {
+  it('stores a well-formed key as its UTF-8, as before, and a lone surrogate as bytes UTF-8 never has', async () => {
     const backend = new RedisBackend({ url: redis.url, prefix: 'p:' });
     try {
       await backend.set('caf\u00E9', 1);
       await backend.set('a\uD800', 2);
       await backend.set('a\uFFFD', 3);
       const stored = (await raw.keysBuffer('*')).map((key) => key.toString('hex')).sort();
-      expect(stored).to.deep.equal([
-        Buffer.from('p:a').toString('hex') + 'eda080',
-        Buffer.from('p:a\uFFFD').toString('hex'),
-        Buffer.from('p:caf\u00E9').toString('hex'),
-      ].sort());
+      expect(stored).to.deep.equal(
+        [
+          Buffer.from('p:a').toString('hex') + 'eda080',
+          Buffer.from('p:a\uFFFD').toString('hex'),
+          Buffer.from('p:caf\u00E9').toString('hex'),
+        ].sort(),
+      );
     } finally {
       await backend.close();
     }
@@ -79,7 +81,10 @@ describe('RedisBackend keys are byte-exact', function () {
   it("serves the user named '\\uD800' its own entry, not that of the user named '\\uFFFD'", async () => {
     const backend = new RedisBackend({ url: redis.url, prefix: 'p:' });
     CacheModule.register(backend);
-    const getUser = cached(async (name: string) => `profile of ${name}`, { name: 'getUser', key: (name: string) => `user:${name}` });
+    const getUser = cached(async (name: string) => `profile of ${name}`, {
+      name: 'getUser',
+      key: (name: string) => `user:${name}`,
+    });
     expect(await getUser('\uFFFD')).to.equal('profile of \uFFFD');
     expect(await getUser('\uD800')).to.equal('profile of \uD800');
     expect(await getUser('\uFFFD')).to.equal('profile of \uFFFD');

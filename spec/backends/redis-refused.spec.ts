@@ -89,10 +89,15 @@ describe('Redis connections the server refuses', function () {
     });
     after(() => tls.stop());
 
-    runBackendConformance('conformance over TLS (rediss:// and the CA)', ({ prefix }) => new RedisBackend({ url: tls.tlsUrl, tls: { ca: tls.certificates.ca }, prefix }));
+    runBackendConformance(
+      'conformance over TLS (rediss:// and the CA)',
+      ({ prefix }) => new RedisBackend({ url: tls.tlsUrl, tls: { ca: tls.certificates.ca }, prefix }),
+    );
 
     it('connects with `tls` options instead of a rediss:// url', async () => {
-      CacheModule.register(new RedisBackend({ host: tls.host, port: tls.port, tls: { ca: tls.certificates.ca }, prefix: 'tls:' }));
+      CacheModule.register(
+        new RedisBackend({ host: tls.host, port: tls.port, tls: { ca: tls.certificates.ca }, prefix: 'tls:' }),
+      );
       await callsReturnTheirValues();
       await callsReturnTheirValues();
       expect(runs).to.equal(10);
@@ -107,7 +112,8 @@ describe('Redis connections the server refuses', function () {
       refusalsNaming(/refuses the connection: self[- ]signed certificate in certificate chain/);
       const calls = errors.filter((event) => event.operation !== 'connect');
       expect(calls.length).to.be.greaterThan(0);
-      for (const event of calls) expect((event.error as Error).message).to.match(/refuses the connection: self[- ]signed certificate/);
+      for (const event of calls)
+        expect((event.error as Error).message).to.match(/refuses the connection: self[- ]signed certificate/);
     });
 
     it("guards the socket behind a connection error: a failed handshake's second error is not uncaught", () => {
@@ -155,17 +161,23 @@ describe('Redis connections the server refuses', function () {
     it('a wrong password (WRONGPASS): reported at once, calls return their values; fixed, caching resumes', async () => {
       const name = `user-${user++}`;
       await admin.acl('SETUSER', name, ...aclRule('app:', 'hoard:invalidations').replace('>hoard-secret', '>right').split(' '));
-      CacheModule.register(new RedisBackend({ url: redis.url, username: name, password: 'wrong', prefix: 'app:', timeout: NEVER_REACHED_TIMEOUT }));
+      CacheModule.register(
+        new RedisBackend({ url: redis.url, username: name, password: 'wrong', prefix: 'app:', timeout: NEVER_REACHED_TIMEOUT }),
+      );
       await callsReturnTheirValues();
       await callsReturnTheirValues();
       expect(runs).to.equal(20);
       refusalsNaming(/refuses the connection: WRONGPASS/);
       await admin.acl('SETUSER', name, '>wrong');
-      await waitFor('caching resumed', async () => {
-        const before = runs;
-        await square(1);
-        return runs === before;
-      }, 10_000);
+      await waitFor(
+        'caching resumed',
+        async () => {
+          const before = runs;
+          await square(1);
+          return runs === before;
+        },
+        10_000,
+      );
     });
 
     it('an ACL user with only the rule docs/production.md gives: everything works, nothing on the console', async () => {
@@ -176,7 +188,12 @@ describe('Redis connections the server refuses', function () {
       const consoleLog = sinon.spy(globalThis.console, 'log');
       try {
         const connection = { url: redis.url, username: name, password: 'hoard-secret' };
-        const tier = () => new TieredBackend({ l1: new MemoryBackend(), l2: new RedisBackend({ ...connection, prefix: 'app:' }), bus: new RedisBus(connection) });
+        const tier = () =>
+          new TieredBackend({
+            l1: new MemoryBackend(),
+            l2: new RedisBackend({ ...connection, prefix: 'app:' }),
+            bus: new RedisBus(connection),
+          });
         const [a, b] = [tier(), tier()];
         CacheModule.register(a);
         await waitFor('both buses subscribed', () => a.bus!.connected && b.bus!.connected, 5000);
@@ -199,10 +216,18 @@ describe('Redis connections the server refuses', function () {
       }
     });
 
-    it('keys outside the user\'s pattern (NOPERM): every call returns its value, the fault names NOPERM', async () => {
+    it("keys outside the user's pattern (NOPERM): every call returns its value, the fault names NOPERM", async () => {
       const name = `user-${user++}`;
       await admin.acl('SETUSER', name, ...aclRule('app:', 'hoard:invalidations').split(' '));
-      CacheModule.register(new RedisBackend({ url: redis.url, username: name, password: 'hoard-secret', prefix: 'elsewhere:', timeout: NEVER_REACHED_TIMEOUT }));
+      CacheModule.register(
+        new RedisBackend({
+          url: redis.url,
+          username: name,
+          password: 'hoard-secret',
+          prefix: 'elsewhere:',
+          timeout: NEVER_REACHED_TIMEOUT,
+        }),
+      );
       await callsReturnTheirValues();
       expect(errors.length).to.be.greaterThan(0);
       for (const event of errors) expect((event.error as Error).message).to.match(/NOPERM/);
@@ -214,7 +239,12 @@ describe('Redis connections the server refuses', function () {
       await admin.acl('SETUSER', name, ...aclRule('app:', 'other-channel').split(' '));
       const connection = { url: redis.url, username: name, password: 'hoard-secret' };
       const l1 = new MemoryBackend();
-      const tiered = new TieredBackend({ l1, l2: new RedisBackend({ ...connection, prefix: 'app:' }), bus: new RedisBus({ ...connection, channel }), l1Ttl: 60 });
+      const tiered = new TieredBackend({
+        l1,
+        l2: new RedisBackend({ ...connection, prefix: 'app:' }),
+        bus: new RedisBus({ ...connection, channel }),
+        l1Ttl: 60,
+      });
       CacheModule.register(tiered);
       await waitFor('the refusal was reported', () => errors.length > 0, 5000);
       expect(errors[0]).to.include({ key: '', operation: 'subscribe' });

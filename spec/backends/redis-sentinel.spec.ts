@@ -63,7 +63,9 @@ describe('RedisBackend and RedisBus on Redis Sentinel', function () {
     mkdirSync(dir, { recursive: true });
     const script = join(dir, 'child.mjs');
     writeFileSync(script, childSource);
-    const child = spawn(process.execPath, [script, JSON.stringify(sentinel.sentinelAddresses), sentinel.name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, JSON.stringify(sentinel.sentinelAddresses), sentinel.name], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -233,10 +235,14 @@ describe('RedisBackend and RedisBus on Redis Sentinel', function () {
       try {
         await waitFor('both subscribed', () => a.connected && b.connected, 10_000);
         await group.failover();
-        await waitFor('a message after the failover arrived', async () => {
-          await a.publish({ keys: ['after'] }).catch(() => undefined);
-          return heard.received.length > 0;
-        }, 30_000);
+        await waitFor(
+          'a message after the failover arrived',
+          async () => {
+            await a.publish({ keys: ['after'] }).catch(() => undefined);
+            return heard.received.length > 0;
+          },
+          30_000,
+        );
       } finally {
         await Promise.all([a.close(), b.close()]);
       }

@@ -92,7 +92,9 @@ describe('RedisBackend', function () {
       await cache.set('default', 1);
       await cache.set('forever', 1, 0);
       await cache.increment('counter');
-      const pttl = await Promise.all(['set', 'add', 'many', 'default', 'forever', 'counter'].map((key) => raw.pttl(`app:${key}`)));
+      const pttl = await Promise.all(
+        ['set', 'add', 'many', 'default', 'forever', 'counter'].map((key) => raw.pttl(`app:${key}`)),
+      );
       const expected = [1500, 2250, 3500, 20_000, -1, 20_000];
       pttl.forEach((ms, i) => {
         if (expected[i] === -1) expect(ms, 'ttl 0').to.equal(-1);
@@ -133,7 +135,10 @@ describe('RedisBackend', function () {
       const cache = backend({ prefix: '' });
       await cache.set('k', 1);
       const error = await cache.clear().catch((caught: unknown) => caught);
-      expect(error).to.be.instanceOf(CacheConfigError).with.property('message').that.matches(/prefix/);
+      expect(error)
+        .to.be.instanceOf(CacheConfigError)
+        .with.property('message')
+        .that.matches(/prefix/);
       expect(await allKeys(raw)).to.deep.equal(['k']);
     });
 
@@ -148,7 +153,9 @@ describe('RedisBackend', function () {
 
     it('reports an entry it cannot decode as a serialization error naming nothing of the server', async () => {
       await raw.set('app:corrupt', '~{not json');
-      const error = await backend().get('corrupt').catch((caught: unknown) => caught);
+      const error = await backend()
+        .get('corrupt')
+        .catch((caught: unknown) => caught);
       expect(error).to.be.instanceOf(CacheSerializationError);
     });
 
@@ -202,7 +209,7 @@ describe('RedisBackend', function () {
       expect(answers[52]).to.be.instanceOf(CacheSerializationError);
       const calls = await commandCalls();
       expect(calls.evalsha).to.equal(1);
-      expect([calls.get, calls.mget, calls.eval]).to.deep.equal([undefined, 1, undefined], 'the one MGET is the script\'s');
+      expect([calls.get, calls.mget, calls.eval]).to.deep.equal([undefined, 1, undefined], "the one MGET is the script's");
     });
 
     it('reads with TTL again after the server forgot its scripts', async () => {
@@ -347,7 +354,9 @@ describe('RedisBackend', function () {
         expect(event.backend).to.equal('shared');
         expect(event.method).to.equal('Pricing.price');
         expect(event.operation).to.be.oneOf(['get', 'set']);
-        expect(event.key).to.be.a('string').and.match(/^Pricing\.price:/);
+        expect(event.key)
+          .to.be.a('string')
+          .and.match(/^Pricing\.price:/);
         expect(event.error).to.be.instanceOf(CacheBackendError).with.property('operation', event.operation);
       }
     }
@@ -363,7 +372,10 @@ describe('RedisBackend', function () {
     afterEach(async () => {
       unhandled.stop();
       redis.resume();
-      const answers = await ask(redis.port, 'PING\r\n', (reply) => reply.includes('\r\n')).then(() => true, () => false);
+      const answers = await ask(redis.port, 'PING\r\n', (reply) => reply.includes('\r\n')).then(
+        () => true,
+        () => false,
+      );
       if (!answers) await redis.restart();
       CacheModule.reset();
     });

@@ -22,7 +22,9 @@ import { remoteKinds, type RawEntries } from '../support/raw-entries.js';
 import { startMemcached, startRedis, type ManagedServer, type RedisServer } from '../support/servers.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const report = (size: number) => ({ rows: Array.from({ length: Math.ceil(size / 40) }, (_, i) => ({ id: i, name: `row ${i}` })) });
+const report = (size: number) => ({
+  rows: Array.from({ length: Math.ceil(size / 40) }, (_, i) => ({ id: i, name: `row ${i}` })),
+});
 
 /** v8's format begins with 0xFF: a custom serializer of Buffers, as the `serializer` option allows. */
 const v8Serializer: Serializer = { serialize: (value) => v8Serialize(value), deserialize: (data) => v8Deserialize(data) };
@@ -39,15 +41,24 @@ describe('stored values on real servers: compression, integrity, encryption', fu
   });
   after(() => Promise.all([redis.stop(), memcached.stop()]));
 
-  const kinds = remoteKinds(() => redis, () => memcached);
+  const kinds = remoteKinds(
+    () => redis,
+    () => memcached,
+  );
 
-  runBackendConformance('conformance: Redis with integrity and compression of every value', ({ prefix }) =>
-    new RedisBackend({ url: redis.url, prefix, integrity: { keys: [secret] }, compression: { threshold: 0 } }),
+  runBackendConformance(
+    'conformance: Redis with integrity and compression of every value',
+    ({ prefix }) => new RedisBackend({ url: redis.url, prefix, integrity: { keys: [secret] }, compression: { threshold: 0 } }),
   );
   runBackendConformance(
     'conformance: Memcached with encryption and brotli',
     ({ prefix }) =>
-      new MemcachedBackend({ servers: [memcached.address], prefix, encryption: { keys: [secret] }, compression: { algorithm: 'brotli', threshold: 0 } }),
+      new MemcachedBackend({
+        servers: [memcached.address],
+        prefix,
+        encryption: { keys: [secret] },
+        compression: { algorithm: 'brotli', threshold: 0 },
+      }),
     { ttlPrecision: 1 },
   );
 
@@ -71,7 +82,10 @@ describe('stored values on real servers: compression, integrity, encryption', fu
         prefix = `values${run++}:`;
       });
       afterEach(async () => {
-        await Promise.all([...opened.splice(0).map((backend) => backend.close()), ...raws.splice(0).map((entries) => entries.close())]);
+        await Promise.all([
+          ...opened.splice(0).map((backend) => backend.close()),
+          ...raws.splice(0).map((entries) => entries.close()),
+        ]);
         CacheModule.reset();
       });
 
@@ -86,7 +100,11 @@ describe('stored values on real servers: compression, integrity, encryption', fu
         expect((await entries.read('small'))!.toString()).to.equal(JSON.stringify(report(200)));
         expect((await entries.read('plain-large'))!.toString()).to.equal(JSON.stringify(report(100_000)));
         for (const reader of [compressing, plain]) {
-          expect(await reader.getMany(['large', 'small', 'plain-large'])).to.deep.equal([report(100_000), report(200), report(100_000)]);
+          expect(await reader.getMany(['large', 'small', 'plain-large'])).to.deep.equal([
+            report(100_000),
+            report(200),
+            report(100_000),
+          ]);
         }
       });
 
@@ -155,7 +173,9 @@ describe('stored values on real servers: compression, integrity, encryption', fu
         const all = keys.map((key) => Number(key.slice(3)));
         for (const reader of [stepOneA, stepOneB, stepTwoA]) expect(await reader.getMany(keys)).to.deep.equal(all);
         // Before step 1, B could not read what A wrote with the new key.
-        expect(await processB.lookup('new0').catch((error: unknown) => (error as CacheIntegrityError).reason)).to.equal('unknown-key');
+        expect(await processB.lookup('new0').catch((error: unknown) => (error as CacheIntegrityError).reason)).to.equal(
+          'unknown-key',
+        );
         // Step 3: the old key is dropped; only what was written under it misses.
         const stepThree = make({ integrity: { keys: [newKey] } });
         let misses = 0;
@@ -227,7 +247,10 @@ describe('stored values on real servers: compression, integrity, encryption', fu
         const errors: CacheEvent[] = [];
         CacheModule.on('error', (event) => errors.push(event));
         let computations = 0;
-        const permissions = cached(async (user: string) => ({ user, computation: ++computations }), { name: 'permissions', ttl: 60 });
+        const permissions = cached(async (user: string) => ({ user, computation: ++computations }), {
+          name: 'permissions',
+          ttl: 60,
+        });
         await permissions('alice');
         await raw().write('permissions:"alice"', JSON.stringify({ user: 'alice', role: 'admin' }));
         // Another process: its own L1, the same L2.

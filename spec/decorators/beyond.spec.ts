@@ -65,7 +65,9 @@ describe(`lock, earlyRefresh, jitter, method generations, version [${flavour} de
       }
       const error = await CacheModule.invalidate(Users, 'user').catch((e: unknown) => e);
       expect(error).to.be.instanceOf(CacheConfigError);
-      expect((error as Error).message).to.contain('Users.user').and.contain('custom');
+      expect((error as Error).message)
+        .to.contain('Users.user')
+        .and.contain('custom');
     });
 
     it('configure({ version }) leaves every earlier entry behind at once', async () => {

@@ -34,9 +34,17 @@ describe(`cached(fn) [${flavour} build]`, () => {
   });
 
   it('passes `this` through and stays synchronous for a synchronous function', () => {
-    const scale = cached(function (this: { factor: number }, x: number) {
-      return x * this.factor;
-    }, { name: 'scale', key: function (this: { factor: number }, x: number) { return `${this.factor}:${x}`; } });
+    const scale = cached(
+      function (this: { factor: number }, x: number) {
+        return x * this.factor;
+      },
+      {
+        name: 'scale',
+        key: function (this: { factor: number }, x: number) {
+          return `${this.factor}:${x}`;
+        },
+      },
+    );
     expect(scale.call({ factor: 2 }, 3)).to.equal(6);
     expect(scale.call({ factor: 3 }, 3)).to.equal(9);
   });

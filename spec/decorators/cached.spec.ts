@@ -428,7 +428,9 @@ describe(`@Cached [${flavour} decorators]`, () => {
       }
       const error = await new Orphan().get().catch((e: unknown) => e);
       expect(error).to.be.instanceOf(CacheConfigError);
-      expect((error as Error).message).to.contain('Orphan.get').and.contain("'shared'");
+      expect((error as Error).message)
+        .to.contain('Orphan.get')
+        .and.contain("'shared'");
       expect(() => new Orphan().compute()).to.throw(CacheConfigError, /Orphan\.compute.*'default'/);
       expect(body.called).to.equal(false);
     });

@@ -45,7 +45,10 @@ describe(`decorators keep what other decorators attached [${flavour} decorators]
           return 1;
         }
       }
-      for (const [Class, value] of [[Above, 'above'], [Below, 'below']] as const) {
+      for (const [Class, value] of [
+        [Above, 'above'],
+        [Below, 'below'],
+      ] as const) {
         const method = Class.prototype.m as Function & { [TAG]?: string };
         expect(Reflect.getMetadata('tag', method), `${Class.name}: string key`).to.equal(value);
         expect(Reflect.getMetadata(TAG, method), `${Class.name}: symbol key`).to.equal(`${value}!`);

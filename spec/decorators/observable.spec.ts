@@ -56,17 +56,25 @@ describe(`@Cached on a method returning an Observable [${flavour} decorators]`, 
     for (let i = 0; i < 2; i++) {
       await lastValueFrom(client.many()).then(
         () => expect.fail('resolved'),
-        (error) => expect(error).to.be.instanceOf(CacheConfigError).with.property('message').that.matches(/Client\.many.*more than one value/),
+        (error) =>
+          expect(error)
+            .to.be.instanceOf(CacheConfigError)
+            .with.property('message')
+            .that.matches(/Client\.many.*more than one value/),
       );
       await lastValueFrom(client.none()).then(
         () => expect.fail('resolved'),
-        (error) => expect(error).to.be.instanceOf(CacheConfigError).with.property('message').that.matches(/Client\.none.*without a value/),
+        (error) =>
+          expect(error)
+            .to.be.instanceOf(CacheConfigError)
+            .with.property('message')
+            .that.matches(/Client\.none.*without a value/),
       );
     }
     expect([many.counter.runs, none.counter.runs]).to.deep.equal([2, 2]);
   });
 
-  it('passes an Observable\'s error to the subscriber and caches nothing', async () => {
+  it("passes an Observable's error to the subscriber and caches nothing", async () => {
     let runs = 0;
     class Client {
       @Cached()

@@ -113,7 +113,11 @@ describe(`staleTtl, tags and diagnostics channels [${flavour} decorators]`, () =
       const lru = new MemoryBackend({ maxEntries: 50 });
       CacheModule.register(lru);
       let version = 1;
-      const profile = cached(async (id: string) => `${id}@v${version}`, { name: 'profile', ttl: 60, tags: (id: string) => [`user:${id}`] });
+      const profile = cached(async (id: string) => `${id}@v${version}`, {
+        name: 'profile',
+        ttl: 60,
+        tags: (id: string) => [`user:${id}`],
+      });
       expect(await profile('1')).to.equal('1@v1');
       // Other data churns the LRU while the entry itself stays in use.
       for (let i = 0; i < 200; i++) {
@@ -154,7 +158,9 @@ describe(`staleTtl, tags and diagnostics channels [${flavour} decorators]`, () =
       const errors: CacheEvent[] = [];
       CacheModule.on('error', (event) => errors.push(event));
       expect(await new Users().count()).to.equal(2);
-      expect(errors.map((event) => [event.operation, (event.error as Error).message])).to.deep.equal([['get', 'no records today']]);
+      expect(errors.map((event) => [event.operation, (event.error as Error).message])).to.deep.equal([
+        ['get', 'no records today'],
+      ]);
     });
   });
 
@@ -179,7 +185,10 @@ describe(`staleTtl, tags and diagnostics channels [${flavour} decorators]`, () =
         diagnostics.unsubscribe('hoard:miss', onMiss);
       }
       const event = { backend: 'default', key: 'Traced.value:1', method: 'Traced.value' };
-      expect(seen).to.deep.equal([['miss', event], ['hit', event]]);
+      expect(seen).to.deep.equal([
+        ['miss', event],
+        ['hit', event],
+      ]);
     });
   });
 });

@@ -33,7 +33,10 @@ describe(`stored values: integrity, encryption and compression through @Cached [
   const current = randomBytes(32);
   const stranger = randomBytes(32);
 
-  const servers = remoteKinds(() => redis, () => memcached);
+  const servers = remoteKinds(
+    () => redis,
+    () => memcached,
+  );
   const protections: [string, (keys: Buffer[]) => RemoteBackendOptions][] = [
     ['integrity', (keys) => ({ integrity: { keys } })],
     ['encryption and compression', (keys) => ({ encryption: { keys }, compression: { threshold: 0 } })],

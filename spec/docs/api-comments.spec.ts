@@ -27,14 +27,22 @@ interface OptionDoc {
 
 /** Every property of every exported `…Options` type, inherited ones included, declared in hoard. */
 function exportedOptions(): Map<string, OptionDoc[]> {
-  const program = ts.createProgram(entryPoints, { strict: true, skipLibCheck: true, types: ['node'], module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext });
+  const program = ts.createProgram(entryPoints, {
+    strict: true,
+    skipLibCheck: true,
+    types: ['node'],
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  });
   const checker = program.getTypeChecker();
   const found = new Map<string, OptionDoc[]>();
   for (const entry of entryPoints) {
     const module = checker.getSymbolAtLocation(program.getSourceFile(entry)!)!;
     for (const exported of checker.getExportsOfModule(module)) {
       if (!exported.name.endsWith('Options')) continue;
-      const type = checker.getDeclaredTypeOfSymbol(exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported);
+      const type = checker.getDeclaredTypeOfSymbol(
+        exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported,
+      );
       const properties = checker.getPropertiesOfType(type).filter((property) =>
         // Options passed through to ioredis are documented by ioredis.
         property.declarations?.some((declaration) => declaration.getSourceFile().fileName.startsWith(join(root, 'dist'))),
@@ -47,7 +55,9 @@ function exportedOptions(): Map<string, OptionDoc[]> {
           return {
             name: property.name,
             optional: (property.flags & ts.SymbolFlags.Optional) !== 0,
-            numeric: parts.some((part) => part.flags & ts.TypeFlags.NumberLike) && !parts.some((part) => part.flags & ts.TypeFlags.StringLike),
+            numeric:
+              parts.some((part) => part.flags & ts.TypeFlags.NumberLike) &&
+              !parts.some((part) => part.flags & ts.TypeFlags.StringLike),
             comment: ts.displayPartsToString(property.getDocumentationComment(checker)),
           };
         }),
@@ -64,7 +74,9 @@ describe('docs: the API reference', function () {
   it('builds with TypeDoc: every export documented, every link resolved', async () => {
     const typedoc = join(root, 'node_modules/typedoc/bin/typedoc');
     const output = await new Promise<string>((resolve) => {
-      execFile(process.execPath, [typedoc, '--emit', 'none'], { cwd: root }, (error, stdout, stderr) => resolve(error ? `${stdout}${stderr}` : ''));
+      execFile(process.execPath, [typedoc, '--emit', 'none'], { cwd: root }, (error, stdout, stderr) =>
+        resolve(error ? `${stdout}${stderr}` : ''),
+      );
     });
     expect(output).to.equal('');
   });
@@ -96,7 +108,9 @@ describe('docs: doc comments of the public options', function () {
   });
 
   it('documents every option', () => {
-    const missing = [...options].flatMap(([type, list]) => list.filter((option) => option.comment.trim() === '').map((option) => `${type}.${option.name}`));
+    const missing = [...options].flatMap(([type, list]) =>
+      list.filter((option) => option.comment.trim() === '').map((option) => `${type}.${option.name}`),
+    );
     expect(missing).to.deep.equal([]);
   });
 

@@ -38,7 +38,13 @@ interface Block {
   legacy: boolean;
 }
 
-const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .sort()
+    .map((name) => `docs/${name}`),
+];
 
 function blocksOf(page: string): Block[] {
   const text = readFileSync(join(root, page), 'utf8');
@@ -83,8 +89,14 @@ const fileOf = (block: Block) => join(root, `${block.page.replace(/\.md$/, '')}.
  */
 function typeErrors(): Map<Block, string[]> {
   return new Map([
-    ...typeErrorsOf(typescriptBlocks.filter((block) => !block.legacy), options),
-    ...typeErrorsOf(typescriptBlocks.filter((block) => block.legacy), legacyOptions),
+    ...typeErrorsOf(
+      typescriptBlocks.filter((block) => !block.legacy),
+      options,
+    ),
+    ...typeErrorsOf(
+      typescriptBlocks.filter((block) => block.legacy),
+      legacyOptions,
+    ),
   ]);
 }
 
@@ -97,7 +109,9 @@ function typeErrorsOf(checked: Block[], compilerOptions: ts.CompilerOptions): Ma
   host.readFile = (name) => files.get(name)?.code ?? readFile.call(host, name);
   host.getSourceFile = (name, language, ...rest) => {
     const block = files.get(name);
-    return block === undefined ? getSourceFile.call(host, name, language, ...rest) : ts.createSourceFile(name, block.code, language);
+    return block === undefined
+      ? getSourceFile.call(host, name, language, ...rest)
+      : ts.createSourceFile(name, block.code, language);
   };
   const program = ts.createProgram([...files.keys()], compilerOptions, host);
   const errors = new Map(checked.map((block) => [block, [] as string[]]));
@@ -137,10 +151,17 @@ async function emptyServers(servers: Servers): Promise<void> {
 function run(file: string, servers: Servers): Promise<string | undefined> {
   const { CACHE: _ignored, ...env } = process.env;
   return new Promise((resolve) => {
-    const options = { cwd: root, env: { ...env, REDIS_URL: servers.redis.url }, timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' as const };
+    const options = {
+      cwd: root,
+      env: { ...env, REDIS_URL: servers.redis.url },
+      timeout: RUN_TIMEOUT_MS,
+      killSignal: 'SIGKILL' as const,
+    };
     execFile(process.execPath, [file], options, (error, stdout, stderr) => {
       if (!error) return resolve(undefined);
-      const reason = error.killed ? `did not exit within ${RUN_TIMEOUT_MS} ms (something left open?)` : `exit code ${String(error.code)}`;
+      const reason = error.killed
+        ? `did not exit within ${RUN_TIMEOUT_MS} ms (something left open?)`
+        : `exit code ${String(error.code)}`;
       resolve(`${reason}\n--- stderr\n${stderr}\n--- stdout\n${stdout}`);
     });
   });
@@ -188,7 +209,9 @@ describe('docs: every TypeScript block of README.md and docs/', function () {
       if (!block.run) return;
       const code = rewrite(block.code, servers);
       expect(code, 'a snippet may only use the documented addresses, which the runner rewrites').not.to.match(STANDARD_PORT);
-      const { outputText } = ts.transpileModule(code, { compilerOptions: { ...(block.legacy ? legacyOptions : options), module: ts.ModuleKind.ESNext } });
+      const { outputText } = ts.transpileModule(code, {
+        compilerOptions: { ...(block.legacy ? legacyOptions : options), module: ts.ModuleKind.ESNext },
+      });
       const file = join(outDir, relative(root, fileOf(block)).replaceAll('/', '-').replace(/\.ts$/, '.js'));
       writeFileSync(file, outputText);
       await emptyServers(servers);
@@ -203,7 +226,11 @@ function anchorsOf(page: string): Set<string> {
   const text = readFileSync(join(root, page), 'utf8').replace(/^```[\s\S]*?^```$/gm, '');
   const anchors = new Set<string>();
   for (const [, heading] of text.matchAll(/^#{1,6} +(.+)$/gm)) {
-    const base = heading!.trim().toLowerCase().replace(/[^\p{L}\p{N}\- _]/gu, '').replace(/ /g, '-');
+    const base = heading!
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\- _]/gu, '')
+      .replace(/ /g, '-');
     let anchor = base;
     for (let n = 1; anchors.has(anchor); n++) anchor = `${base}-${n}`;
     anchors.add(anchor);
@@ -221,7 +248,8 @@ describe('docs: links', () => {
         const [path, anchor] = target!.split('#') as [string, string | undefined];
         const file = path === '' ? page : relative(root, join(root, dirname(page), path));
         if (!existsSync(join(root, file))) broken.push(`${page}: ${target} (no such file)`);
-        else if (anchor !== undefined && file.endsWith('.md') && !anchorsOf(file).has(anchor)) broken.push(`${page}: ${target} (no such heading)`);
+        else if (anchor !== undefined && file.endsWith('.md') && !anchorsOf(file).has(anchor))
+          broken.push(`${page}: ${target} (no such heading)`);
       }
     }
     expect(broken).to.deep.equal([]);

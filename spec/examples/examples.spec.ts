@@ -41,7 +41,12 @@ async function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<stri
  * Starts a compiled example that serves on a free port, waits until it prints `ready`, runs
  * `use` with the port, then stops it with SIGTERM and resolves with its exit code.
  */
-async function serveExample(file: string, env: Record<string, string>, ready: RegExp, use: (port: number) => Promise<void>): Promise<number | null> {
+async function serveExample(
+  file: string,
+  env: Record<string, string>,
+  ready: RegExp,
+  use: (port: number) => Promise<void>,
+): Promise<number | null> {
   const port = await freePort();
   const child = spawn(process.execPath, [built(file)], {
     cwd: root,

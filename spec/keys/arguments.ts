@@ -20,7 +20,35 @@ export class Point {
  * strings over this small alphabet collide with each other often, which is what a test of
  * "distinct arguments, distinct keys" needs.
  */
-const TRICKY = ['a', ',', ':', '"', "'", '\\', 'N', 'u', 'n', '1', '[', ']', '{', '}', '(', '@', 'D', 'B', ' ', '\n', '\u0000', 'é', 'e\u0301', '\u2028', '😀', '\ud800', '\udfff'];
+const TRICKY = [
+  'a',
+  ',',
+  ':',
+  '"',
+  "'",
+  '\\',
+  'N',
+  'u',
+  'n',
+  '1',
+  '[',
+  ']',
+  '{',
+  '}',
+  '(',
+  '@',
+  'D',
+  'B',
+  ' ',
+  '\n',
+  '\u0000',
+  'é',
+  'e\u0301',
+  '\u2028',
+  '😀',
+  '\ud800',
+  '\udfff',
+];
 
 const text = fc.string({ unit: fc.constantFrom(...TRICKY), maxLength: 4 });
 
@@ -63,7 +91,22 @@ export const argumentList = fc.array(nested(leaf, text), { maxLength: 4 });
  * Arguments from a handful of values that look alike once printed (1, "1", 1n, [1], 1 0 and 10,
  * ...): random lists of them are often equal or one step apart, which the rich lists rarely are.
  */
-const lookalike = fc.constantFrom<unknown>(0, 1, 10, '1', '', ',', 'u', null, undefined, 1n, true, new Date(1), new Uint8Array([1]), new Uint16Array([1]));
+const lookalike = fc.constantFrom<unknown>(
+  0,
+  1,
+  10,
+  '1',
+  '',
+  ',',
+  'u',
+  null,
+  undefined,
+  1n,
+  true,
+  new Date(1),
+  new Uint8Array([1]),
+  new Uint16Array([1]),
+);
 
 export const lookalikeArgumentList = fc.array(
   // Bare leaves half the time, so that argument boundaries (f(1, 0) vs f(10)) are tested too.
@@ -107,7 +150,9 @@ function sameMultiset<T>(left: readonly T[], right: readonly T[], same: (a: T, b
 }
 
 function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+  return (
+    Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0
+  );
 }
 
 /**
@@ -144,7 +189,9 @@ function sameProperties(a: object, b: object): boolean {
   const otherKeys = definedKeys(b);
   return (
     keys.length === otherKeys.length &&
-    keys.every((key, i) => key === otherKeys[i] && sameArgument((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+    keys.every(
+      (key, i) => key === otherKeys[i] && sameArgument((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
+    )
   );
 }
 

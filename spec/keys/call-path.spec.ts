@@ -85,7 +85,12 @@ describe('keys through the call path', () => {
       CacheModule.configure({ keyPrefix: 'app:' });
       CacheModule.on('set', (event) => keys.push(event.key));
       const total = cached((items: Map<string, number>) => items.size, { name: 'total', namespace: 'cart' });
-      total(new Map([['b', 2], ['a', 1]]));
+      total(
+        new Map([
+          ['b', 2],
+          ['a', 1],
+        ]),
+      );
       expect(keys).to.deep.equal(['app:cart:total:M["a":1,"b":2]']);
     });
 
@@ -138,7 +143,20 @@ describe('keys through the call path', () => {
     ];
     const same: [unknown[], unknown[]][] = [
       [[{ a: 1, b: 2 }], [{ b: 2, a: 1 }]],
-      [[new Map([['x', 1], ['y', 2]])], [new Map([['y', 2], ['x', 1]])]],
+      [
+        [
+          new Map([
+            ['x', 1],
+            ['y', 2],
+          ]),
+        ],
+        [
+          new Map([
+            ['y', 2],
+            ['x', 1],
+          ]),
+        ],
+      ],
       [[new Set([1, 2])], [new Set([2, 1])]],
       [[Buffer.from([1, 2])], [new Uint8Array([1, 2])]],
       [[0], [-0]],
@@ -160,7 +178,8 @@ describe('keys through the call path', () => {
     }
 
     it('runs the body once per distinct argument list', () => {
-      for (const [left, right] of distinct) expect(runsFor(left, right), `f(${inspect(left)}) vs f(${inspect(right)})`).to.equal(2);
+      for (const [left, right] of distinct)
+        expect(runsFor(left, right), `f(${inspect(left)}) vs f(${inspect(right)})`).to.equal(2);
     });
 
     it('serves the same arguments in another shape from the cache', () => {
@@ -196,7 +215,10 @@ describe('keys through the call path', () => {
 
       it(`${name}: is fine with a custom key function`, async () => {
         const body = sinon.spy(async (_id: string, _extra: unknown) => 'computed');
-        const f = cached(async (id: string, extra: unknown) => body(id, extra), { name: 'custom', key: (id: string) => `item:${id}` });
+        const f = cached(async (id: string, extra: unknown) => body(id, extra), {
+          name: 'custom',
+          key: (id: string) => `item:${id}`,
+        });
         expect(await f('1', make())).to.equal('computed');
         expect(await f('1', make())).to.equal('computed');
         expect(body.callCount).to.equal(1);
@@ -216,7 +238,9 @@ describe('keys through the call path', () => {
       expect(result.error).to.be.instanceOf(CacheKeyError);
       expect((result.error as CacheKeyError).method).to.equal('Jobs.schedule');
       expect((result.error as CacheKeyError).argumentIndex).to.equal(1);
-      expect((result.error as Error).message).to.contain('Jobs.schedule').and.to.contain('argument 1');
+      expect((result.error as Error).message)
+        .to.contain('Jobs.schedule')
+        .and.to.contain('argument 1');
       expect(body.called).to.equal(false);
     });
   });
@@ -227,7 +251,10 @@ describe('keys through the call path', () => {
       const f = cached(body, { name: 'identity' });
       const filter = { z: 1, a: { y: 2, b: 3 }, gone: undefined };
       const tags = new Set(['b', 'a']);
-      const weights = new Map([['y', 1], ['x', 2]]);
+      const weights = new Map([
+        ['y', 1],
+        ['x', 2],
+      ]);
       const bytes = Buffer.from([3, 1, 2]);
       const since = new Date(5);
       const list = [-0, filter];

@@ -16,7 +16,10 @@ function expectEncodingMatchesSameness(lists: unknown[][], seed: number): void {
   for (let i = 0; i < pool.length; i++) {
     for (let j = i + 1; j < pool.length; j++) {
       const same = sameArguments(pool[i]!, pool[j]!);
-      expect(encodings[i] === encodings[j], `${inspect(pool[i], { depth: 9 })} vs ${inspect(pool[j], { depth: 9 })}: same arguments ${same}, encodings ${encodings[i]} / ${encodings[j]}`).to.equal(same);
+      expect(
+        encodings[i] === encodings[j],
+        `${inspect(pool[i], { depth: 9 })} vs ${inspect(pool[j], { depth: 9 })}: same arguments ${same}, encodings ${encodings[i]} / ${encodings[j]}`,
+      ).to.equal(same);
     }
   }
 }
@@ -29,9 +32,12 @@ describe('canonical argument encoding, property-based (fast-check)', () => {
   });
 
   it('tells apart look-alike argument lists one step from each other', () => {
-    fc.assert(fc.property(fc.array(lookalikeArgumentList, { minLength: 2, maxLength: 12 }), fc.integer(), expectEncodingMatchesSameness), {
-      numRuns: 2000,
-    });
+    fc.assert(
+      fc.property(fc.array(lookalikeArgumentList, { minLength: 2, maxLength: 12 }), fc.integer(), expectEncodingMatchesSameness),
+      {
+        numRuns: 2000,
+      },
+    );
   });
 
   it('ignores object key order, Map/Set insertion order, undefined properties, Buffer vs Uint8Array and -0', () => {
@@ -40,7 +46,9 @@ describe('canonical argument encoding, property-based (fast-check)', () => {
         const copy = reshuffle(list, seed) as unknown[];
         // The copy must still count as the same arguments, or the first property would prove nothing.
         expect(sameArguments(list, copy)).to.equal(true);
-        expect(encode(copy), `${inspect(list, { depth: 9 })} reshuffled as ${inspect(copy, { depth: 9 })}`).to.equal(encode(list));
+        expect(encode(copy), `${inspect(list, { depth: 9 })} reshuffled as ${inspect(copy, { depth: 9 })}`).to.equal(
+          encode(list),
+        );
       }),
       { numRuns: 2000 },
     );

@@ -15,7 +15,9 @@ function expectAllDistinct(lists: unknown[][]): void {
   for (const list of lists) {
     const encoding = encodeArguments(list, 'Spec.method');
     const earlier = seen.get(encoding);
-    expect(earlier, `f(${inspect(list).slice(1, -1)}) and f(${inspect(earlier).slice(1, -1)}) share ${encoding}`).to.equal(undefined);
+    expect(earlier, `f(${inspect(list).slice(1, -1)}) and f(${inspect(earlier).slice(1, -1)}) share ${encoding}`).to.equal(
+      undefined,
+    );
     seen.set(encoding, list);
   }
 }
@@ -51,27 +53,153 @@ describe('canonical argument encoding', () => {
   describe('distinct arguments get distinct keys (SPEC §4)', () => {
     const groups: Record<string, unknown[][]> = {
       'a comma inside a string vs two arguments': [['a,b'], ['a', 'b'], [['a', 'b']], ['a', ',b'], ['a,', 'b']],
-      'a colon inside a string vs two arguments': [['x:y'], ['x', 'y'], ['x:', 'y'], ['x', ':y'], [{ x: 'y' }], [new Map([['x', 'y']])]],
-      'numbers vs their strings and bigints': [[1], ['1'], [1n], ['1n'], [1, 'n'], [true], ['t'], [[1]], [-1], [-1n], ['-1']],
-      'argument boundaries of bare numbers': [[1, 0], [10], [1, 0.5], [10.5], [-1, -2], [-1 - 2], [1, 2, 3], [123], [[1, 2], 3], [1, [2, 3]]],
-      'null vs undefined vs no argument': [[null], [undefined], [], [undefined, undefined], [null, null], ['null'], ['undefined'], ['N'], ['u'], [''], [[]], [{}], [NaN], [0], [false]],
-      'nesting of arrays': [[[1, [2]]], [[[1], 2]], [[1, 2]], [1, [2]], [[1], 2], [1, 2], [[[1, 2]]], [[[[1]], 2]], [[1, [[2]]]]],
-      'bigints vs numbers': [[1n], [1], [0n], [0], [2n ** 64n], [2 ** 64], [[1n]], [new Map([[1n, 1n]])], [new Map([[1, 1]])], [new Set([1n])], [new Set([1])]],
-      'numbers that print alike elsewhere': [[0.1 + 0.2], [0.3], [2 ** 53], [2 ** 53 + 2], [1e21], ['1e+21'], [1e-7], [Number.MIN_VALUE], [Number.MAX_VALUE], [Infinity], [-Infinity], ['Infinity'], [NaN], ['NaN']],
-      'dates': [[new Date(0)], [new Date(1)], [new Date(-1)], [new Date(NaN)], [0], ['1970-01-01T00:00:00.000Z'], ['D0'], [new Date(0), new Date(0)], [[new Date(0)]], [{ at: new Date(0) }]],
-      'maps': [
-        [new Map([[1, 2]])], [new Map([[2, 1]])], [new Map([['1', 2]])], [new Map([[1, '2']])], [new Map([[1, 2], [3, 4]])], [new Map([[1, 4], [3, 2]])],
-        [new Map([[[1], 2]])], [new Map([[1, new Map([[2, 3]])]])], [new Map([[new Map([[1, 2]]), 3]])], [new Map()], [new Set()], [{}], [[]],
-        [{ 1: 2 }], [[[1, 2]]], [new Set([1, 2])], [new Set([[1, 2]])], [new Map([[undefined, 1]])], [new Map([[null, 1]])], [new Map([[1, undefined]])],
+      'a colon inside a string vs two arguments': [
+        ['x:y'],
+        ['x', 'y'],
+        ['x:', 'y'],
+        ['x', ':y'],
+        [{ x: 'y' }],
+        [new Map([['x', 'y']])],
       ],
-      'sets': [
-        [new Set([1])], [new Set(['1'])], [new Set([1, 2])], [new Set([1, 2, 3])], [new Set([[1, 2]])], [new Set([new Set([1]), 2])], [new Set([1, new Set([2])])],
-        [new Set([new Set([1, 2])])], [[1]], [new Set([undefined])], [new Set([null])], [new Set([{}])], [new Set([[]])], [new Set([new Set()])], [new Set([{}, {}])],
+      'numbers vs their strings and bigints': [[1], ['1'], [1n], ['1n'], [1, 'n'], [true], ['t'], [[1]], [-1], [-1n], ['-1']],
+      'argument boundaries of bare numbers': [
+        [1, 0],
+        [10],
+        [1, 0.5],
+        [10.5],
+        [-1, -2],
+        [-1 - 2],
+        [1, 2, 3],
+        [123],
+        [[1, 2], 3],
+        [1, [2, 3]],
+      ],
+      'null vs undefined vs no argument': [
+        [null],
+        [undefined],
+        [],
+        [undefined, undefined],
+        [null, null],
+        ['null'],
+        ['undefined'],
+        ['N'],
+        ['u'],
+        [''],
+        [[]],
+        [{}],
+        [NaN],
+        [0],
+        [false],
+      ],
+      'nesting of arrays': [[[1, [2]]], [[[1], 2]], [[1, 2]], [1, [2]], [[1], 2], [1, 2], [[[1, 2]]], [[[[1]], 2]], [[1, [[2]]]]],
+      'bigints vs numbers': [
+        [1n],
+        [1],
+        [0n],
+        [0],
+        [2n ** 64n],
+        [2 ** 64],
+        [[1n]],
+        [new Map([[1n, 1n]])],
+        [new Map([[1, 1]])],
+        [new Set([1n])],
+        [new Set([1])],
+      ],
+      'numbers that print alike elsewhere': [
+        [0.1 + 0.2],
+        [0.3],
+        [2 ** 53],
+        [2 ** 53 + 2],
+        [1e21],
+        ['1e+21'],
+        [1e-7],
+        [Number.MIN_VALUE],
+        [Number.MAX_VALUE],
+        [Infinity],
+        [-Infinity],
+        ['Infinity'],
+        [NaN],
+        ['NaN'],
+      ],
+      dates: [
+        [new Date(0)],
+        [new Date(1)],
+        [new Date(-1)],
+        [new Date(NaN)],
+        [0],
+        ['1970-01-01T00:00:00.000Z'],
+        ['D0'],
+        [new Date(0), new Date(0)],
+        [[new Date(0)]],
+        [{ at: new Date(0) }],
+      ],
+      maps: [
+        [new Map([[1, 2]])],
+        [new Map([[2, 1]])],
+        [new Map([['1', 2]])],
+        [new Map([[1, '2']])],
+        [
+          new Map([
+            [1, 2],
+            [3, 4],
+          ]),
+        ],
+        [
+          new Map([
+            [1, 4],
+            [3, 2],
+          ]),
+        ],
+        [new Map([[[1], 2]])],
+        [new Map([[1, new Map([[2, 3]])]])],
+        [new Map([[new Map([[1, 2]]), 3]])],
+        [new Map()],
+        [new Set()],
+        [{}],
+        [[]],
+        [{ 1: 2 }],
+        [[[1, 2]]],
+        [new Set([1, 2])],
+        [new Set([[1, 2]])],
+        [new Map([[undefined, 1]])],
+        [new Map([[null, 1]])],
+        [new Map([[1, undefined]])],
+      ],
+      sets: [
+        [new Set([1])],
+        [new Set(['1'])],
+        [new Set([1, 2])],
+        [new Set([1, 2, 3])],
+        [new Set([[1, 2]])],
+        [new Set([new Set([1]), 2])],
+        [new Set([1, new Set([2])])],
+        [new Set([new Set([1, 2])])],
+        [[1]],
+        [new Set([undefined])],
+        [new Set([null])],
+        [new Set([{}])],
+        [new Set([[]])],
+        [new Set([new Set()])],
+        [new Set([{}, {}])],
       ],
       'bytes vs other arguments': [
-        [Buffer.from([1, 2])], [Buffer.from([2, 1])], [Buffer.from([1])], [Buffer.alloc(0)], [[1, 2]], ['\u0001\u0002'], ['AQI='], [Buffer.from('AQI=')],
-        [new Uint16Array([1, 2])], [new Uint16Array([0x0201])], [new Uint8ClampedArray([1, 2])], [new Int8Array([1, 2])], [new DataView(new Uint8Array([1, 2]).buffer)],
-        [new Uint8Array([1, 2]).buffer], [Buffer.from([1]), Buffer.from([2])], [new Set([Buffer.from([1, 2])])], [{ 0: 1, 1: 2 }],
+        [Buffer.from([1, 2])],
+        [Buffer.from([2, 1])],
+        [Buffer.from([1])],
+        [Buffer.alloc(0)],
+        [[1, 2]],
+        ['\u0001\u0002'],
+        ['AQI='],
+        [Buffer.from('AQI=')],
+        [new Uint16Array([1, 2])],
+        [new Uint16Array([0x0201])],
+        [new Uint8ClampedArray([1, 2])],
+        [new Int8Array([1, 2])],
+        [new DataView(new Uint8Array([1, 2]).buffer)],
+        [new Uint8Array([1, 2]).buffer],
+        [Buffer.from([1]), Buffer.from([2])],
+        [new Set([Buffer.from([1, 2])])],
+        [{ 0: 1, 1: 2 }],
       ],
       'nested mixes': [
         [{ a: [new Map([[new Set([1]), new Date(0)]])] }],
@@ -86,26 +214,148 @@ describe('canonical argument encoding', () => {
         [[new Map([[new Set([1]), new Date(0)]])], { a: undefined }],
       ],
       'object keys and values': [
-        [{ a: 1 }], [{ a: '1' }], [{ a: 1, b: 2 }], [{ 'a,b': 1 }], [{ a: { b: 1 } }], [{ 'a.b': 1 }], [{ '"a"': 1 }], [{ 'a:1': 1 }],
-        [{ a: [1] }], [['a', 1]], [{ a: null }], [{}], [{ '': 1 }], [{ a: 1 }, { b: 2 }], [{ a: 1, b: { c: 2 } }], [{ a: 1, b: {}, c: 2 }],
+        [{ a: 1 }],
+        [{ a: '1' }],
+        [{ a: 1, b: 2 }],
+        [{ 'a,b': 1 }],
+        [{ a: { b: 1 } }],
+        [{ 'a.b': 1 }],
+        [{ '"a"': 1 }],
+        [{ 'a:1': 1 }],
+        [{ a: [1] }],
+        [['a', 1]],
+        [{ a: null }],
+        [{}],
+        [{ '': 1 }],
+        [{ a: 1 }, { b: 2 }],
+        [{ a: 1, b: { c: 2 } }],
+        [{ a: 1, b: {}, c: 2 }],
       ],
       'class instances vs plain objects': [
-        [new Point(1, 2)], [new Point(2, 1)], [{ x: 1, y: 2 }], [new Other(1, 2)], [new Point(new Point(1, 2), 3)], [new Money(100)], [new Money(200)], ['1 EUR'], [/a/g], [/a/], ['/a/g'],
+        [new Point(1, 2)],
+        [new Point(2, 1)],
+        [{ x: 1, y: 2 }],
+        [new Other(1, 2)],
+        [new Point(new Point(1, 2), 3)],
+        [new Money(100)],
+        [new Money(200)],
+        ['1 EUR'],
+        [/a/g],
+        [/a/],
+        ['/a/g'],
       ],
       'strings that look like other tokens': [
-        'N', 'u', 't', 'f', '1n', 'D0', 'DNaN', '[1]', '{}', '{"a":1}', 'M[]', 'S[]', 'B', 'BAQI=', 'A()', 'R"/a/"', '@Point{}', 'NaN', 'Infinity', '0', '-0', 'null', 'true', ',', ':', '',
-        '"', '""', '\\', '\\"', '"\\', "'", ' ', '\n', '\\n', '\u0000', '\\u0000', 'é', 'e\u0301', '\ud800', '\udc00', '\ud800\udc00', '😀', '\ufffd', '\ufffd\ufffd', '\u2028',
+        'N',
+        'u',
+        't',
+        'f',
+        '1n',
+        'D0',
+        'DNaN',
+        '[1]',
+        '{}',
+        '{"a":1}',
+        'M[]',
+        'S[]',
+        'B',
+        'BAQI=',
+        'A()',
+        'R"/a/"',
+        '@Point{}',
+        'NaN',
+        'Infinity',
+        '0',
+        '-0',
+        'null',
+        'true',
+        ',',
+        ':',
+        '',
+        '"',
+        '""',
+        '\\',
+        '\\"',
+        '"\\',
+        "'",
+        ' ',
+        '\n',
+        '\\n',
+        '\u0000',
+        '\\u0000',
+        'é',
+        'e\u0301',
+        '\ud800',
+        '\udc00',
+        '\ud800\udc00',
+        '😀',
+        '\ufffd',
+        '\ufffd\ufffd',
+        '\u2028',
       ].map((text) => [text]),
       'strings vs the values they spell': [
-        [null], [undefined], [true], [false], [1n], [new Date(0)], [[1]], [{}], [{ a: 1 }], [new Map()], [new Set()], [Buffer.alloc(0)], [Buffer.from([1, 2])],
-        [NaN], [Infinity], [0], [new Point(undefined, undefined)], [/a/], [new Uint8Array([1, 2]).buffer],
-        ['N'], ['u'], ['t'], ['f'], ['1n'], ['D0'], ['[1]'], ['{}'], ['{"a":1}'], ['M[]'], ['S[]'], ['B'], ['BAQI='], ['NaN'], ['Infinity'], ['0'], ['@Point{}'], ['R"/a/"'], ['A(AQI=)'],
+        [null],
+        [undefined],
+        [true],
+        [false],
+        [1n],
+        [new Date(0)],
+        [[1]],
+        [{}],
+        [{ a: 1 }],
+        [new Map()],
+        [new Set()],
+        [Buffer.alloc(0)],
+        [Buffer.from([1, 2])],
+        [NaN],
+        [Infinity],
+        [0],
+        [new Point(undefined, undefined)],
+        [/a/],
+        [new Uint8Array([1, 2]).buffer],
+        ['N'],
+        ['u'],
+        ['t'],
+        ['f'],
+        ['1n'],
+        ['D0'],
+        ['[1]'],
+        ['{}'],
+        ['{"a":1}'],
+        ['M[]'],
+        ['S[]'],
+        ['B'],
+        ['BAQI='],
+        ['NaN'],
+        ['Infinity'],
+        ['0'],
+        ['@Point{}'],
+        ['R"/a/"'],
+        ['A(AQI=)'],
       ],
       'boxed primitives': [
-        [new Number(1)], [new Number(2)], [1], [new Boolean(true)], [new Boolean(false)], [true], [new String('a')], [new String('b')], ['a'], [Object(1n)], [Object(2n)], [1n],
+        [new Number(1)],
+        [new Number(2)],
+        [1],
+        [new Boolean(true)],
+        [new Boolean(false)],
+        [true],
+        [new String('a')],
+        [new String('b')],
+        ['a'],
+        [Object(1n)],
+        [Object(2n)],
+        [1n],
       ],
       'shared memory': [[sharedBytes([1])], [sharedBytes([2])], [sharedBytes([1, 2])], [new Uint8Array(sharedBytes([1, 2]))]],
-      'lone surrogates vs the replacement character': [['\ud800'], ['\udbff'], ['\udc00'], ['\ufffd'], ['\ud800\udc00'], ['\udc00\ud800'], ['?']],
+      'lone surrogates vs the replacement character': [
+        ['\ud800'],
+        ['\udbff'],
+        ['\udc00'],
+        ['\ufffd'],
+        ['\ud800\udc00'],
+        ['\udc00\ud800'],
+        ['?'],
+      ],
     };
 
     for (const [name, lists] of Object.entries(groups)) {
@@ -119,12 +369,36 @@ describe('canonical argument encoding', () => {
     const pairs: [string, unknown[], unknown[]][] = [
       ['object key order', [{ a: 1, b: 2 }], [{ b: 2, a: 1 }]],
       ['key order deep inside', [[{ x: { p: 1, q: [{ m: 1, n: 2 }] }, y: 2 }]], [[{ y: 2, x: { q: [{ n: 2, m: 1 }], p: 1 } }]]],
-      ['Map insertion order', [new Map<unknown, unknown>([['a', 1], [2, 'b'], [null, [3]]])], [new Map<unknown, unknown>([[null, [3]], [2, 'b'], ['a', 1]])]],
+      [
+        'Map insertion order',
+        [
+          new Map<unknown, unknown>([
+            ['a', 1],
+            [2, 'b'],
+            [null, [3]],
+          ]),
+        ],
+        [
+          new Map<unknown, unknown>([
+            [null, [3]],
+            [2, 'b'],
+            ['a', 1],
+          ]),
+        ],
+      ],
       ['Set insertion order', [new Set<unknown>([3, 'a', [1], null])], [new Set<unknown>([null, [1], 'a', 3])]],
-      ['Map and Set order nested', [{ m: new Map([[new Set([1, 2]), new Set(['x', 'y'])]]) }], [{ m: new Map([[new Set([2, 1]), new Set(['y', 'x'])]]) }]],
+      [
+        'Map and Set order nested',
+        [{ m: new Map([[new Set([1, 2]), new Set(['x', 'y'])]]) }],
+        [{ m: new Map([[new Set([2, 1]), new Set(['y', 'x'])]]) }],
+      ],
       ['Buffer vs Uint8Array with the same bytes', [Buffer.from([1, 2, 255])], [new Uint8Array([1, 2, 255])]],
       ['a view at an offset vs the same bytes', [offsetView], [new Uint8Array([1, 2])]],
-      ['Buffers in containers', [[Buffer.from('hi')], new Set([Buffer.from([0])])], [[new Uint8Array([104, 105])], new Set([new Uint8Array([0])])]],
+      [
+        'Buffers in containers',
+        [[Buffer.from('hi')], new Set([Buffer.from([0])])],
+        [[new Uint8Array([104, 105])], new Set([new Uint8Array([0])])],
+      ],
       ['0 vs -0', [0], [-0]],
       ['0 vs -0 inside', [[0], { n: -0 }, new Map([[1, -0]])], [[-0], { n: 0 }, new Map([[1, 0]])]],
       ['an undefined property vs an absent one', [{ a: undefined }], [{}]],
@@ -147,7 +421,15 @@ describe('canonical argument encoding', () => {
       expect(encode({ region: 'eu', year: 2024, note: undefined })).to.equal('{"region":"eu","year":2024}');
       expect(encode([1, [2]], [[1], 2])).to.equal('[1,[2]],[[1],2]');
       expect(encode(new Date(0), Buffer.from('hi'))).to.equal('D0,BaGk=');
-      expect(encode(new Map([['b', 2], ['a', 1]]), new Set([3, 1]))).to.equal('M["a":1,"b":2],S[1,3]');
+      expect(
+        encode(
+          new Map([
+            ['b', 2],
+            ['a', 1],
+          ]),
+          new Set([3, 1]),
+        ),
+      ).to.equal('M["a":1,"b":2],S[1,3]');
       expect(encode(new Point(1, 2), new Money(150))).to.equal('@Point{"x":1,"y":2},@Money("1.5 EUR")');
       expect(encode()).to.equal('');
     });
@@ -160,26 +442,38 @@ describe('canonical argument encoding', () => {
       ['a symbol', Symbol('s')],
       ['a registered symbol', Symbol.for('s')],
       ['a circular structure', circular()],
-      ['a deep circular structure', (() => {
-        const root: Record<string, unknown> = { a: { b: [{ c: new Map() }] } };
-        (((root.a as Record<string, unknown[]>).b[0] as Record<string, Map<string, unknown>>).c).set('back', root);
-        return root;
-      })()],
-      ['a self-containing array', (() => {
-        const list: unknown[] = [1];
-        list.push([list]);
-        return list;
-      })()],
-      ['a Map that is its own key', (() => {
-        const map = new Map<unknown, unknown>();
-        map.set(map, 1);
-        return map;
-      })()],
-      ['a Set that contains itself', (() => {
-        const set = new Set<unknown>();
-        set.add(set);
-        return set;
-      })()],
+      [
+        'a deep circular structure',
+        (() => {
+          const root: Record<string, unknown> = { a: { b: [{ c: new Map() }] } };
+          ((root.a as Record<string, unknown[]>).b[0] as Record<string, Map<string, unknown>>).c.set('back', root);
+          return root;
+        })(),
+      ],
+      [
+        'a self-containing array',
+        (() => {
+          const list: unknown[] = [1];
+          list.push([list]);
+          return list;
+        })(),
+      ],
+      [
+        'a Map that is its own key',
+        (() => {
+          const map = new Map<unknown, unknown>();
+          map.set(map, 1);
+          return map;
+        })(),
+      ],
+      [
+        'a Set that contains itself',
+        (() => {
+          const set = new Set<unknown>();
+          set.add(set);
+          return set;
+        })(),
+      ],
       ['a WeakMap', new WeakMap()],
       ['a WeakSet', new WeakSet()],
       ['a WeakRef', new WeakRef({})],
@@ -208,7 +502,9 @@ describe('canonical argument encoding', () => {
     }
 
     it('counts positions from 0', () => {
-      expect(() => encodeArguments([() => 1], 'f')).to.throw(CacheKeyError).with.property('argumentIndex', 0);
+      expect(() => encodeArguments([() => 1], 'f'))
+        .to.throw(CacheKeyError)
+        .with.property('argumentIndex', 0);
     });
 
     it(`keys arguments nested ${MAX_NESTING} levels deep and refuses deeper ones by name, never with a RangeError`, () => {
@@ -254,7 +550,10 @@ describe('canonical argument encoding', () => {
     it('gives the same encoding on every call, whatever was encoded in between', () => {
       const lists = fc.sample(argumentList, { seed: 42, numRuns: 200 });
       const first = lists.map((list) => encodeArguments(list, 'f'));
-      const again = [...lists].reverse().map((list) => encodeArguments(list, 'f')).reverse();
+      const again = [...lists]
+        .reverse()
+        .map((list) => encodeArguments(list, 'f'))
+        .reverse();
       expect(again).to.deep.equal(first);
     });
 
@@ -284,7 +583,10 @@ describe('canonical argument encoding', () => {
         for (const list of lists) f(...list);
         process.stdout.write(JSON.stringify({ encodings: lists.map((list) => encodeArguments(list, 'f')), keys }));
       `;
-      const output = execFileSync(process.execPath, ['--hash-seed=271828', '--input-type=module', '-e', child], { cwd: root, encoding: 'utf8' });
+      const output = execFileSync(process.execPath, ['--hash-seed=271828', '--input-type=module', '-e', child], {
+        cwd: root,
+        encoding: 'utf8',
+      });
       const { encodings, keys } = JSON.parse(output) as { encodings: string[]; keys: string[] };
       const expected = fc.sample(argumentList, { seed: 7, numRuns: 300 }).map((list) => encodeArguments(list, 'f'));
       expect(encodings).to.deep.equal(expected);

@@ -61,7 +61,7 @@ describe('CacheModule', () => {
     expect(CacheModule.unregister('named')).to.equal(false);
   });
 
-  it('a missing backend names hoard and both ways to register it, unambiguous next to Nest\'s CacheModule', () => {
+  it("a missing backend names hoard and both ways to register it, unambiguous next to Nest's CacheModule", () => {
     class Orders {
       @Cached({ backend: 'shared' })
       m() {
@@ -161,7 +161,10 @@ describe('CacheModule', () => {
     CacheModule.off('hit', onHit);
     new Greeter().greet('ada');
     const event = { backend: 'default', key: 'Greeter.greet:"ada"', method: 'Greeter.greet' };
-    expect(events).to.deep.equal([['miss', event], ['hit', event]]);
+    expect(events).to.deep.equal([
+      ['miss', event],
+      ['hit', event],
+    ]);
     expect(() => CacheModule.on('nope' as never, onHit)).to.throw(TypeError, /nope/);
   });
 

@@ -40,7 +40,11 @@ async function startUpstream(): Promise<{ server: Server; url: string; requests:
 }
 
 /** The app as its own process: resolves once it listens. */
-async function child(mode: 'serve' | 'two', redis: RedisServer, upstream = ''): Promise<{ proc: ChildProcess; url: string; output: () => string }> {
+async function child(
+  mode: 'serve' | 'two',
+  redis: RedisServer,
+  upstream = '',
+): Promise<{ proc: ChildProcess; url: string; output: () => string }> {
   const proc = spawn(process.execPath, [main, mode, redis.url, upstream], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -148,7 +152,12 @@ describe('a NestJS 11 application with hoard/nestjs [legacy decorators, express]
       await app.close();
       expect(await client.ping()).to.equal('PONG');
       await client.quit();
-      expect(await owned.get('probe').then(() => 'answered', () => 'closed')).to.equal('closed');
+      expect(
+        await owned.get('probe').then(
+          () => 'answered',
+          () => 'closed',
+        ),
+      ).to.equal('closed');
     });
 
     it('two app processes share the cache; each keeps answering when Redis hangs and when it dies; each exits by itself after app.close()', async () => {

@@ -115,7 +115,10 @@ describe('HoardModule [legacy decorators, NestJS 11]', () => {
       expect(nest.get(getCacheBackendToken())).to.equal(memory);
       await nest.close();
     }
-    expect(() => HoardModule.forRootAsync({})).to.throw(CacheArgumentError, /forRootAsync needs exactly one of useFactory, useClass or useExisting/);
+    expect(() => HoardModule.forRootAsync({})).to.throw(
+      CacheArgumentError,
+      /forRootAsync needs exactly one of useFactory, useClass or useExisting/,
+    );
     expect(() => HoardModule.forRoot({} as never)).to.throw(CacheArgumentError, /HoardModule\.forRoot .*need `backends`/);
   });
 
@@ -137,7 +140,9 @@ describe('HoardModule [legacy decorators, NestJS 11]', () => {
 
   it('overrideProvider on the options skips the real factory', async () => {
     const factory = sinon.spy((): HoardModuleOptions => ({ backends: new MemoryBackend() }));
-    const moduleRef = await Test.createTestingModule({ imports: [HoardModule.forRootAsync({ useFactory: factory }), PricesModule] })
+    const moduleRef = await Test.createTestingModule({
+      imports: [HoardModule.forRootAsync({ useFactory: factory }), PricesModule],
+    })
       .overrideProvider(HOARD_MODULE_OPTIONS)
       .useValue({ backends: new NullBackend() })
       .compile();
@@ -174,7 +179,7 @@ describe('HoardModule [legacy decorators, NestJS 11]', () => {
     expect(() => CacheModule.get('alias')).to.throw(/'alias'/);
   });
 
-  it('two applications in one process: closing A leaves B\'s registration and backend alone', async () => {
+  it("two applications in one process: closing A leaves B's registration and backend alone", async () => {
     const a = new MemoryBackend();
     const b = new MemoryBackend();
     const closeA = sinon.spy(a, 'close');
@@ -193,7 +198,7 @@ describe('HoardModule [legacy decorators, NestJS 11]', () => {
     expect(() => CacheModule.get()).to.throw(/no cache backend/);
   });
 
-  it('logs error events with Nest\'s Logger, or to the logger given, or nowhere with logger: false', async () => {
+  it("logs error events with Nest's Logger, or to the logger given, or nowhere with logger: false", async () => {
     const failing = (): CacheBackend => {
       const backend = new AsyncMemoryBackend();
       sinon.stub(backend, 'lookup').rejects(new Error('connection reset'));

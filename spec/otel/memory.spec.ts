@@ -113,7 +113,9 @@ describe('hoard/otel on a MemoryBackend', () => {
         expect(span.attributes['error.type']).to.equal('E_QUOTA');
         expect(span.events.map((event) => event.name)).to.include('exception');
       }
-      expect(await telemetry().histogramCount('hoard.computation.duration', { 'hoard.method': 'fetchQuota', 'error.type': 'E_QUOTA' })).to.equal(1);
+      expect(
+        await telemetry().histogramCount('hoard.computation.duration', { 'hoard.method': 'fetchQuota', 'error.type': 'E_QUOTA' }),
+      ).to.equal(1);
     });
 
     it('a call that joins a computation under way is `join`, with no computation span of its own', async () => {
@@ -155,7 +157,9 @@ describe('hoard/otel on a MemoryBackend', () => {
       const square = cached((x: number) => x * x, { name: 'square' });
       for (const x of [1, 1, 1, 2, 3]) square(x);
       const { value, histogramCount, points } = telemetry();
-      expect(await value('hoard.calls', { 'hoard.method': 'square', 'hoard.backend': 'default', 'hoard.result': 'miss' })).to.equal(3);
+      expect(
+        await value('hoard.calls', { 'hoard.method': 'square', 'hoard.backend': 'default', 'hoard.result': 'miss' }),
+      ).to.equal(3);
       expect(await value('hoard.calls', { 'hoard.method': 'square', 'hoard.result': 'hit' })).to.equal(2);
       expect(await histogramCount('hoard.computation.duration', { 'hoard.method': 'square' })).to.equal(3);
       expect(await value('hoard.memory.entries', { 'hoard.backend': 'default' })).to.equal(2);
@@ -193,7 +197,10 @@ describe('hoard/otel on a MemoryBackend', () => {
         span.end();
       });
       expect(named(spans(), 'hoard stale').map((span) => span.attributes['hoard.result'])).to.deep.equal(['miss', 'stale']);
-      expect(named(spans(), 'hoard early').map((span) => span.attributes['hoard.result'])).to.deep.equal(['miss', 'early_refresh']);
+      expect(named(spans(), 'hoard early').map((span) => span.attributes['hoard.result'])).to.deep.equal([
+        'miss',
+        'early_refresh',
+      ]);
       expect(await value('hoard.stale.served', { 'hoard.method': 'stale' })).to.equal(1);
       expect(await value('hoard.refreshes', { 'hoard.method': 'stale', 'hoard.refresh.kind': 'stale' })).to.equal(1);
       expect(await value('hoard.refreshes', { 'hoard.method': 'early', 'hoard.refresh.kind': 'early' })).to.equal(1);

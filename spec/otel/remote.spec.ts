@@ -70,7 +70,9 @@ describe('hoard/otel on remote backends', function () {
       // The set runs after the computation, under the call rather than under the computation span.
       const [compute] = named(spans, 'compute price');
       expect(parentOf(compute!)).to.equal(calls[0]!.spanContext().spanId);
-      expect(await t.histogramCount('hoard.backend.operation.duration', { 'db.operation.name': 'set', 'db.system.name': 'redis' })).to.equal(1);
+      expect(
+        await t.histogramCount('hoard.backend.operation.duration', { 'db.operation.name': 'set', 'db.system.name': 'redis' }),
+      ).to.equal(1);
       expect(await t.value('hoard.calls', { 'hoard.method': 'price', 'hoard.result': 'hit' })).to.equal(1);
     });
 
@@ -101,7 +103,9 @@ describe('hoard/otel on remote backends', function () {
       }
       expect(calls[0]!.events.map((event) => event.name)).to.include('exception');
       expect(named(spans, 'compute price')).to.have.length(2);
-      expect(await t.value('hoard.backend.errors', { 'error.type': kind, 'db.operation.name': 'get', 'hoard.backend': 'default' })).to.be.greaterThan(0);
+      expect(
+        await t.value('hoard.backend.errors', { 'error.type': kind, 'db.operation.name': 'get', 'hoard.backend': 'default' }),
+      ).to.be.greaterThan(0);
       expect(await t.value('hoard.calls', { 'hoard.method': 'price', 'hoard.result': 'fail_open' })).to.equal(2);
     });
 
@@ -167,7 +171,9 @@ describe('hoard/otel on remote backends', function () {
           'hoard.backend': 'sessions',
         });
       }
-      expect(await t.histogramCount('hoard.backend.operation.duration', { 'db.system.name': 'memcached', 'db.operation.name': 'set' })).to.equal(1);
+      expect(
+        await t.histogramCount('hoard.backend.operation.duration', { 'db.system.name': 'memcached', 'db.operation.name': 'set' }),
+      ).to.equal(1);
     });
   });
 
@@ -202,12 +208,18 @@ describe('hoard/otel on remote backends', function () {
         // B reads once A's bus messages reached it: one arriving during B's read keeps B from
         // copying what it read (a fill never outlives an invalidation), and B would read Redis again.
         const sent = await t.value('hoard.bus.messages', { 'hoard.backend': 'a', 'hoard.bus.direction': 'sent' });
-        await waitFor('B heard A', async () => (await t.value('hoard.bus.messages', { 'hoard.backend': 'b', 'hoard.bus.direction': 'received' })) === sent, 5000);
+        await waitFor(
+          'B heard A',
+          async () => (await t.value('hoard.bus.messages', { 'hoard.backend': 'b', 'hoard.bus.direction': 'received' })) === sent,
+          5000,
+        );
         await inB('fig'); // Redis, copied into B's memory
         await inB('fig'); // B's memory
       });
       const calls = named(t.spans(), 'hoard price');
-      expect(calls.map((span) => [span.attributes['hoard.backend'], span.attributes['hoard.result'], span.attributes['hoard.tier']])).to.deep.equal([
+      expect(
+        calls.map((span) => [span.attributes['hoard.backend'], span.attributes['hoard.result'], span.attributes['hoard.tier']]),
+      ).to.deep.equal([
         ['a', 'miss', undefined],
         ['a', 'hit', 'l1'],
         ['b', 'hit', 'l2'],
@@ -219,8 +231,12 @@ describe('hoard/otel on remote backends', function () {
       const sentBefore = await t.value('hoard.bus.messages', { 'hoard.backend': 'a', 'hoard.bus.direction': 'sent' });
       await tiers[0]!.tiered.delete(key);
       await waitFor('B heard A', async () => (await t.value('hoard.l1.dropped', { 'hoard.backend': 'b' })) === 1, 5000);
-      expect(await t.value('hoard.bus.messages', { 'hoard.backend': 'a', 'hoard.bus.direction': 'sent' })).to.equal(sentBefore + 1);
-      expect(await t.value('hoard.bus.messages', { 'hoard.backend': 'b', 'hoard.bus.direction': 'received' })).to.be.greaterThan(0);
+      expect(await t.value('hoard.bus.messages', { 'hoard.backend': 'a', 'hoard.bus.direction': 'sent' })).to.equal(
+        sentBefore + 1,
+      );
+      expect(await t.value('hoard.bus.messages', { 'hoard.backend': 'b', 'hoard.bus.direction': 'received' })).to.be.greaterThan(
+        0,
+      );
     });
   });
 });

@@ -32,7 +32,9 @@ export interface Telemetry {
  * meter provider with a collecting reader, the async-hooks context manager) and hoard
  * instrumented against it; after each, everything undone.
  */
-export function useTelemetry(options: Omit<HoardInstrumentationOptions, 'tracerProvider' | 'meterProvider'> = {}): () => Telemetry {
+export function useTelemetry(
+  options: Omit<HoardInstrumentationOptions, 'tracerProvider' | 'meterProvider'> = {},
+): () => Telemetry {
   let telemetry: Telemetry;
   let teardown: () => Promise<void>;
   beforeEach(() => {
@@ -73,7 +75,10 @@ export function useTelemetry(options: Omit<HoardInstrumentationOptions, 'tracerP
  * A real node:http server whose handler runs `handle` inside a SERVER span, as an HTTP
  * instrumentation would; `get()` makes one request and resolves once the span has ended.
  */
-export async function requestServer(tracer: Tracer, handle: () => Promise<unknown>): Promise<{ get(): Promise<string>; close(): Promise<void> }> {
+export async function requestServer(
+  tracer: Tracer,
+  handle: () => Promise<unknown>,
+): Promise<{ get(): Promise<string>; close(): Promise<void> }> {
   const server: Server = createServer((_request, response) => {
     tracer.startActiveSpan('GET /report', { kind: SpanKind.SERVER }, async (span) => {
       try {

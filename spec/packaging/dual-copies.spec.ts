@@ -69,7 +69,10 @@ describe('packaging: the ES module and CommonJS builds loaded in one process', (
       }
     }
     for (const copy of [esm, cjs]) {
-      const error = await copy.CacheModule.invalidate(Plain, 'value').then(() => undefined, (caught: unknown) => caught);
+      const error = await copy.CacheModule.invalidate(Plain, 'value').then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       expect(error).to.be.instanceOf(esm.CacheConfigError).and.instanceOf(cjs.CacheConfigError);
       expect((error as Error).message).to.contain('Plain.value is not decorated with @Cached');
     }

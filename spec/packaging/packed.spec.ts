@@ -118,7 +118,9 @@ describe('packaging: the packed tarball in a new project', function () {
     });
 
     it(`imports hoard and requires it too, as one registry, on Node ${process.version}`, async () => {
-      expect(await run(process.execPath, ['build/main.js'], project)).to.equal(`hoard loaded by import and require() on Node ${process.version}\n`);
+      expect(await run(process.execPath, ['build/main.js'], project)).to.equal(
+        `hoard loaded by import and require() on Node ${process.version}\n`,
+      );
     });
 
     for (const { version, path } of OLD_NODES) {
@@ -135,18 +137,22 @@ describe('packaging: the packed tarball in a new project', function () {
       project = join(installed.dir, 'vitest');
     });
 
-    it('type-checks its test files: Vitest\'s describe, it and afterEach fit the conformance suite', () => {
+    it("type-checks its test files: Vitest's describe, it and afterEach fit the conformance suite", () => {
       const { config } = ts.readConfigFile(join(project, 'tsconfig.json'), ts.sys.readFile);
       const { options, fileNames } = ts.parseJsonConfigFileContent(config, ts.sys, project);
       const program = ts.createProgram(fileNames, options, sharingParsedFiles(options));
-      const diagnostics = ts.getPreEmitDiagnostics(program).map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+      const diagnostics = ts
+        .getPreEmitDiagnostics(program)
+        .map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
       expect(fileNames).to.have.length(3);
       expect(diagnostics).to.deep.equal([]);
     });
 
     it('runs the conformance suite, fake cache time and a decorated method under Vitest, with and without its globals', async () => {
       // --globals only serves globals.test.ts; conformance.test.ts passes Vitest's functions itself.
-      const output = stripVTControlCharacters(await run(process.execPath, [tool('vitest/vitest.mjs'), 'run', '--globals'], project));
+      const output = stripVTControlCharacters(
+        await run(process.execPath, [tool('vitest/vitest.mjs'), 'run', '--globals'], project),
+      );
       expect(output).to.match(/Test Files\s+3 passed \(3\)/);
       // Every test passed (none failed or skipped), and each file declared the whole suite (51 tests today).
       const [, passed, total] = /Tests\s+(\d+) passed \((\d+)\)/.exec(output) ?? [];
@@ -157,7 +163,12 @@ describe('packaging: the packed tarball in a new project', function () {
   describe('TypeScript resolves the types of every entry point', () => {
     /** Each resolution a consumer may use; `build` is the folder whose declarations it must get. */
     const cases = [
-      { name: 'node10', type: 'commonjs', options: { module: 'commonjs', moduleResolution: 'node10', ignoreDeprecations: '6.0' }, build: 'cjs' },
+      {
+        name: 'node10',
+        type: 'commonjs',
+        options: { module: 'commonjs', moduleResolution: 'node10', ignoreDeprecations: '6.0' },
+        build: 'cjs',
+      },
       { name: 'node16 from CommonJS', type: 'commonjs', options: { module: 'node16' }, build: 'cjs' },
       { name: 'node16 from an ES module', type: 'module', options: { module: 'node16' }, build: 'esm' },
       { name: 'nodenext from CommonJS', type: 'commonjs', options: { module: 'nodenext' }, build: 'cjs' },
@@ -177,7 +188,7 @@ describe('packaging: the packed tarball in a new project', function () {
             ...installed.entryPoints.map((entry, i) => `import * as entry${i} from '${entry}';`),
             `export const loaded = [${installed.entryPoints.map((_, i) => `entry${i}`).join(', ')}];`,
             // Types, not `any`: a wrong call must not compile.
-            "// @ts-expect-error register needs a backend",
+            '// @ts-expect-error register needs a backend',
             'entry0.CacheModule.register(42);',
           ].join('\n'),
         );
@@ -187,10 +198,15 @@ describe('packaging: the packed tarball in a new project', function () {
         );
         expect(errors.map((error) => ts.flattenDiagnosticMessageText(error.messageText, '\n'))).to.deep.equal([]);
         const program = ts.createProgram([file], compilerOptions, sharingParsedFiles(compilerOptions));
-        const diagnostics = ts.getPreEmitDiagnostics(program).map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+        const diagnostics = ts
+          .getPreEmitDiagnostics(program)
+          .map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
         expect(diagnostics, name).to.deep.equal([]);
         // The declarations of the build this resolution loads at run time, and none of the other's.
-        const declarations = program.getSourceFiles().map((source) => source.fileName).filter((path) => path.includes('/node_modules/hoard/'));
+        const declarations = program
+          .getSourceFiles()
+          .map((source) => source.fileName)
+          .filter((path) => path.includes('/node_modules/hoard/'));
         expect(declarations).to.have.length.above(installed.entryPoints.length);
         for (const path of declarations) {
           expect(path).to.match(build === 'cjs' ? /\/hoard\/dist\/cjs\/.*\.d\.ts$/ : /\/hoard\/dist\/(?!cjs\/).*\.d\.ts$/);

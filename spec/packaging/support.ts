@@ -23,7 +23,12 @@ export const tool = (path: string): string => join(rootModules, path);
 export function run(command: string, args: string[], cwd: string, timeout = 90_000): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(command, args, { cwd, timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${error.message}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
+      if (error)
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} (in ${cwd}) failed: ${error.message}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`,
+          ),
+        );
       else resolve(`${stdout}${stderr}`);
     });
   });
@@ -50,7 +55,16 @@ export async function installPacked(): Promise<Installation> {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'hoard-consumers', private: true }));
   await run(
     'npm',
-    ['install', '--no-save', '--no-package-lock', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', `./${packed[0]!.filename}`],
+    [
+      'install',
+      '--no-save',
+      '--no-package-lock',
+      '--prefer-offline',
+      '--ignore-scripts',
+      '--no-audit',
+      '--no-fund',
+      `./${packed[0]!.filename}`,
+    ],
     dir,
   );
   linkMissing(rootModules, join(dir, 'node_modules'));

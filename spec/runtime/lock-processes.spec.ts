@@ -58,9 +58,13 @@ for (const kind of ['redis', 'memcached'] as const) {
     });
 
     function child(prefix: string, mode: 'compute' | 'die', lockTtl: number, lockTimeout: number, computeMs: number) {
-      const proc = spawn(process.execPath, [script, kind, server.address, prefix, mode, String(lockTtl), String(lockTimeout), String(computeMs)], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const proc = spawn(
+        process.execPath,
+        [script, kind, server.address, prefix, mode, String(lockTtl), String(lockTimeout), String(computeMs)],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
       let output = '';
       proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
       const computing = new Promise<void>((resolve) => proc.stdout.on('data', () => output.includes('computing') && resolve()));

@@ -108,11 +108,23 @@ describe('defaultSerializer', () => {
       ['a Buffer that is a view into a larger one', Buffer.from('..abc..').subarray(2, 5)],
       ['a Uint8Array', new Uint8Array([9, 8, 7])],
       ['a Uint8Array view', new Uint8Array(new Uint8Array([1, 2, 3, 4, 5]).buffer, 1, 3)],
-      ['a Map with keys of every kind', new Map<unknown, unknown>([
-        ['a', 1], [1, 'one'], [-0, 'minus zero'], [NaN, 'nan'], [true, null], [null, undefined],
-        [undefined, 'u'], [10n, 'big'], [{ k: 1 }, 'object key'], [[1, 2], 'array key'],
-        [new Date(0), 'date key'], [new Map([[1, 2]]), 'map key'],
-      ])],
+      [
+        'a Map with keys of every kind',
+        new Map<unknown, unknown>([
+          ['a', 1],
+          [1, 'one'],
+          [-0, 'minus zero'],
+          [NaN, 'nan'],
+          [true, null],
+          [null, undefined],
+          [undefined, 'u'],
+          [10n, 'big'],
+          [{ k: 1 }, 'object key'],
+          [[1, 2], 'array key'],
+          [new Date(0), 'date key'],
+          [new Map([[1, 2]]), 'map key'],
+        ]),
+      ],
       ['a Set', new Set<unknown>([1, 'a', undefined, null, -0, NaN, { x: [1] }, new Set([2])])],
       ['an empty Map and Set', [new Map(), new Set()]],
       ['an array with undefined elements', [undefined, 1, undefined]],
@@ -120,11 +132,14 @@ describe('defaultSerializer', () => {
       ['an object with undefined properties', { a: undefined, b: 1, c: { d: undefined } }],
       ['an empty object and array', { o: {}, a: [] }],
       ['special numbers nested', { n: [NaN, -0, Infinity, -Infinity, 0, 1] }],
-      ['everything nested', {
-        user: { id: 7n, joined: new Date(86_400_000), avatar: Buffer.from('png'), nickname: undefined },
-        index: new Map<unknown, unknown>([[new Set([1]), [new Map([['deep', [new Date(1), undefined, -0]]])]]]),
-        blobs: [new Uint8Array([1]), Buffer.from([2])],
-      }],
+      [
+        'everything nested',
+        {
+          user: { id: 7n, joined: new Date(86_400_000), avatar: Buffer.from('png'), nickname: undefined },
+          index: new Map<unknown, unknown>([[new Set([1]), [new Map([['deep', [new Date(1), undefined, -0]]])]]]),
+          blobs: [new Uint8Array([1]), Buffer.from([2])],
+        },
+      ],
     ];
     for (const [name, value] of cases) {
       it(`round-trips ${name}`, () => expectRoundTrip(value));
@@ -178,7 +193,10 @@ describe('defaultSerializer', () => {
 
   describe('class instances, toJSON and boxed primitives (as JSON.stringify does)', () => {
     class Point {
-      constructor(readonly x: number, readonly y: number) {}
+      constructor(
+        readonly x: number,
+        readonly y: number,
+      ) {}
       get length(): number {
         return Math.hypot(this.x, this.y);
       }
@@ -243,7 +261,7 @@ describe('defaultSerializer', () => {
       ['a Buffer tag', { '~': 'Buffer', v: 'AAE=' }],
       ['an unknown tag', { '~': 'Function', v: 'return 1' }],
       ['a tag key with other values', { '~': { '~': [{ '~': null }] } }],
-      ['Node\'s Buffer JSON form', { type: 'Buffer', data: [1, 2] }],
+      ["Node's Buffer JSON form", { type: 'Buffer', data: [1, 2] }],
     ];
     for (const [name, value] of lookAlikes) {
       it(`round-trips an object shaped like ${name}`, () => expectRoundTrip(value));
@@ -275,10 +293,7 @@ describe('defaultSerializer', () => {
       expect((object as Record<string, unknown>).polluted).to.equal(undefined);
     }
 
-    const hostilePlain = [
-      '{"__proto__":{"polluted":true}}',
-      '{"a":[{"__proto__":{"polluted":true}}]}',
-    ];
+    const hostilePlain = ['{"__proto__":{"polluted":true}}', '{"a":[{"__proto__":{"polluted":true}}]}'];
     for (const payload of hostilePlain) {
       it(`keeps __proto__ as an own property in the plain payload ${payload}`, () => {
         const result = deserialize(Buffer.from(payload)) as Record<string, unknown>;
@@ -411,7 +426,11 @@ describe('defaultSerializer', () => {
         },
       };
       expect(expectSerializationError({ a: withGetter }, 'value.a.broken', 'getter failed').cause).to.equal(error);
-      const withToJson = { toJSON: () => { throw error; } };
+      const withToJson = {
+        toJSON: () => {
+          throw error;
+        },
+      };
       expect(expectSerializationError([1, withToJson], 'value[1]', 'getter failed').cause).to.equal(error);
     });
 
@@ -476,10 +495,13 @@ describe('defaultSerializer', () => {
         fc.dictionary(key, tie('value'), { maxKeys: 4, noNullPrototype: true }),
         fc.array(fc.tuple(tie('value'), tie('value')), { maxLength: 3 }).map((entries) => new Map(entries)),
         fc.array(tie('value'), { maxLength: 3 }).map((elements) => new Set(elements)),
-        fc.record({
-          '~': fc.constantFrom('undefined', 'hole', 'Date', 'object', 'Map', 'number', 'BigInt'),
-          v: tie('value'),
-        }, { noNullPrototype: true }),
+        fc.record(
+          {
+            '~': fc.constantFrom('undefined', 'hole', 'Date', 'object', 'Map', 'number', 'BigInt'),
+            v: tie('value'),
+          },
+          { noNullPrototype: true },
+        ),
       ),
     }));
 
@@ -506,9 +528,12 @@ describe('defaultSerializer', () => {
 
     it('stores every JSON document without -0 as its own JSON text', () => {
       fc.assert(
-        fc.property(fc.jsonValue().filter((json) => !hasNegativeZero(json)), (json) => {
-          expect(toBuffer(serialize(json)).toString('utf8')).to.equal(JSON.stringify(json));
-        }),
+        fc.property(
+          fc.jsonValue().filter((json) => !hasNegativeZero(json)),
+          (json) => {
+            expect(toBuffer(serialize(json)).toString('utf8')).to.equal(JSON.stringify(json));
+          },
+        ),
       );
     });
   });

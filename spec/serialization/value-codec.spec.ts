@@ -6,7 +6,8 @@ import { CacheArgumentError, CacheIntegrityError, CacheSerializationError, defau
 import { ValueCodec, type ValueCodecOptions } from '#src/serialization/value-codec.js';
 
 const key = 'app:permissions:alice';
-const json = (size: number) => JSON.stringify(Array.from({ length: Math.ceil(size / 40) }, (_, i) => ({ id: i, name: `item ${i}` })));
+const json = (size: number) =>
+  JSON.stringify(Array.from({ length: Math.ceil(size / 40) }, (_, i) => ({ id: i, name: `item ${i}` })));
 const hasZstd = typeof (zlib as unknown as Record<string, unknown>).zstdCompressSync === 'function';
 
 /** What a backend would write and read back under `key`. */
@@ -88,7 +89,16 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
     });
 
     it('never takes the default serializer output for a framed entry', () => {
-      const values = ['\u0000', '\u0000\u00f8hd', { '\u0000': '\u00f8' }, new Map([['\u0000', 1]]), Buffer.from([0, 248, 104, 100]), -0, undefined, 1n];
+      const values = [
+        '\u0000',
+        '\u0000\u00f8hd',
+        { '\u0000': '\u00f8' },
+        new Map([['\u0000', 1]]),
+        Buffer.from([0, 248, 104, 100]),
+        -0,
+        undefined,
+        1n,
+      ];
       const codec = new ValueCodec('TestBackend', {});
       for (const value of values) {
         const serialized = defaultSerializer.serialize(value);
@@ -102,20 +112,38 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
       const codec = new ValueCodec('TestBackend', { compression: { threshold: 0 } });
       const stored = Buffer.from(codec.seal(key, json(10_000), 60) as Buffer);
       stored[stored.length - 6]! ^= 0xff;
-      expect(() => codec.open('permissions:alice', key, stored)).to.throw(CacheSerializationError, /"permissions:alice" cannot be decompressed \(gzip\)/);
+      expect(() => codec.open('permissions:alice', key, stored)).to.throw(
+        CacheSerializationError,
+        /"permissions:alice" cannot be decompressed \(gzip\)/,
+      );
     });
 
     it('refuses to expand an entry past the bound (a decompression bomb)', () => {
-      const bomb = Buffer.concat([Buffer.from([0x00, 0xf8, 0x68, 0x64, 0x01]), zlib.gzipSync(Buffer.alloc(65 * 1024 * 1024), { level: 1 })]);
+      const bomb = Buffer.concat([
+        Buffer.from([0x00, 0xf8, 0x68, 0x64, 0x01]),
+        zlib.gzipSync(Buffer.alloc(65 * 1024 * 1024), { level: 1 }),
+      ]);
       const codec = new ValueCodec('TestBackend', {});
       expect(() => codec.open('k', key, bomb)).to.throw(CacheSerializationError, /cannot be decompressed/);
     });
 
     it('refuses options that cannot work, naming them', () => {
-      expect(() => new ValueCodec('TestBackend', { compression: { threshold: -1 } })).to.throw(CacheArgumentError, /TestBackend: compression.threshold/);
-      expect(() => new ValueCodec('TestBackend', { compression: { algorithm: 'lz4' as never } })).to.throw(CacheArgumentError, /'gzip', 'brotli' or 'zstd'/);
-      expect(() => new ValueCodec('TestBackend', { compression: 'yes' as never })).to.throw(CacheArgumentError, /compression must be/);
-      expect(() => new ValueCodec('TestBackend', { compression: null as never })).to.throw(CacheArgumentError, /compression must be .* got null/);
+      expect(() => new ValueCodec('TestBackend', { compression: { threshold: -1 } })).to.throw(
+        CacheArgumentError,
+        /TestBackend: compression.threshold/,
+      );
+      expect(() => new ValueCodec('TestBackend', { compression: { algorithm: 'lz4' as never } })).to.throw(
+        CacheArgumentError,
+        /'gzip', 'brotli' or 'zstd'/,
+      );
+      expect(() => new ValueCodec('TestBackend', { compression: 'yes' as never })).to.throw(
+        CacheArgumentError,
+        /compression must be/,
+      );
+      expect(() => new ValueCodec('TestBackend', { compression: null as never })).to.throw(
+        CacheArgumentError,
+        /compression must be .* got null/,
+      );
     });
 
     it(`zstd: ${hasZstd ? 'round-trips on this Node' : 'is refused clearly on a Node without it, and its entries are a decode error'}`, () => {
@@ -124,9 +152,15 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
         expect(roundTrip(codec, json(10_000)).toString()).to.equal(json(10_000));
         return;
       }
-      expect(() => new ValueCodec('TestBackend', { compression: { algorithm: 'zstd' } })).to.throw(CacheArgumentError, new RegExp(`zstd support \\(22.15 or later\\); this is Node ${process.version.replace(/\./g, '\\.')}`));
+      expect(() => new ValueCodec('TestBackend', { compression: { algorithm: 'zstd' } })).to.throw(
+        CacheArgumentError,
+        new RegExp(`zstd support \\(22.15 or later\\); this is Node ${process.version.replace(/\./g, '\\.')}`),
+      );
       const entry = Buffer.from([0x00, 0xf8, 0x68, 0x64, 0x03, 0x28, 0xb5, 0x2f, 0xfd]);
-      expect(() => new ValueCodec('TestBackend', {}).open('k', key, entry)).to.throw(CacheSerializationError, /compressed with zstd/);
+      expect(() => new ValueCodec('TestBackend', {}).open('k', key, entry)).to.throw(
+        CacheSerializationError,
+        /compressed with zstd/,
+      );
     });
   });
 
@@ -159,7 +193,11 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
 
         it('refuses an unsigned entry and one written under a key it does not hold', () => {
           expect(refusal(() => codec.open('k', key, Buffer.from(json(300)))).reason).to.equal('unsigned');
-          expect(refusal(() => codec.open('k', key, new ValueCodec('T', { compression: { threshold: 0 } }).seal(key, json(300), 60) as Buffer)).reason).to.equal('unsigned');
+          expect(
+            refusal(() =>
+              codec.open('k', key, new ValueCodec('T', { compression: { threshold: 0 } }).seal(key, json(300), 60) as Buffer),
+            ).reason,
+          ).to.equal('unsigned');
           const other = new ValueCodec('TestBackend', { [mode]: { keys: [randomBytes(32)] } });
           expect(refusal(() => codec.open('k', key, other.seal(key, json(300), 60) as Buffer)).reason).to.equal('unknown-key');
         });
@@ -210,12 +248,16 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
       expect(both.open('k', key, signed)!.toString()).to.equal('signed');
       const written = both.seal(key, 'secret', 60) as Buffer;
       expect(written.includes('secret')).to.equal(false);
-      expect(refusal(() => new ValueCodec('T', { encryption: { keys: [secret] } }).open('k', key, signed)).reason).to.equal('unknown-key');
+      expect(refusal(() => new ValueCodec('T', { encryption: { keys: [secret] } }).open('k', key, signed)).reason).to.equal(
+        'unknown-key',
+      );
     });
 
     it('reads signed entries unchecked once integrity is turned off, and refuses encrypted ones', () => {
       const off = new ValueCodec('T', {});
-      expect(off.open('k', key, new ValueCodec('T', { integrity: { keys: [secret] } }).seal(key, 'signed', 60) as Buffer)!.toString()).to.equal('signed');
+      expect(
+        off.open('k', key, new ValueCodec('T', { integrity: { keys: [secret] } }).seal(key, 'signed', 60) as Buffer)!.toString(),
+      ).to.equal('signed');
       const encrypted = new ValueCodec('T', { encryption: { keys: [secret] } }).seal(key, 'secret', 60) as Buffer;
       expect(refusal(() => off.open('k', key, encrypted)).reason).to.equal('unknown-key');
     });
@@ -225,10 +267,19 @@ describe('ValueCodec: what remote backends store around the serializer', () => {
         CacheArgumentError,
         /RedisBackend: integrity.keys\[0\] has 28 bytes; at least 32 are needed.*scrypt/,
       );
-      expect(() => new ValueCodec('RedisBackend', { encryption: { keys: [secret, randomBytes(16)] } })).to.throw(CacheArgumentError, /encryption.keys\[1\] has 16 bytes/);
+      expect(() => new ValueCodec('RedisBackend', { encryption: { keys: [secret, randomBytes(16)] } })).to.throw(
+        CacheArgumentError,
+        /encryption.keys\[1\] has 16 bytes/,
+      );
       expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [] } })).to.throw(CacheArgumentError, /non-empty array/);
-      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [42 as never] } })).to.throw(CacheArgumentError, /integrity.keys\[0\] must be a Buffer/);
-      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [secret, Buffer.from(secret)] } })).to.throw(CacheArgumentError, /same secret/);
+      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [42 as never] } })).to.throw(
+        CacheArgumentError,
+        /integrity.keys\[0\] must be a Buffer/,
+      );
+      expect(() => new ValueCodec('RedisBackend', { integrity: { keys: [secret, Buffer.from(secret)] } })).to.throw(
+        CacheArgumentError,
+        /same secret/,
+      );
       // A passphrase stretched by scrypt, as docs/security.md shows, is accepted.
       const derived = scryptSync('correct horse battery staple', 'myapp cache v1', 32);
       expect(roundTrip(new ValueCodec('T', { integrity: { keys: [derived, 'x'.repeat(32)] } }), 'ok').toString()).to.equal('ok');

@@ -17,10 +17,16 @@ describe('soak (short)', function () {
 
   it('survives random kills and hangs of every server: no wrong value, no rejected call, nothing unhandled, recovery', async () => {
     const run = promisify(execFile);
-    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'soak/tsconfig.json')], { cwd: root });
+    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'soak/tsconfig.json')], {
+      cwd: root,
+    });
     let stdout: string;
     try {
-      ({ stdout } = await run(process.execPath, [join(root, 'build/soak/soak/run.js'), '--duration', '20', '--workers', '2', '--json'], { cwd: root }));
+      ({ stdout } = await run(
+        process.execPath,
+        [join(root, 'build/soak/soak/run.js'), '--duration', '20', '--workers', '2', '--json'],
+        { cwd: root },
+      ));
     } catch (error) {
       // A failed soak exits 1 and still prints its summary and samples: show them.
       stdout = (error as { stdout?: string }).stdout ?? '';

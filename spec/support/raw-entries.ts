@@ -79,7 +79,9 @@ const endsWithLine = (reply: Buffer) => reply.length >= 2 && reply.subarray(-2).
 export function rawMemcached(server: ManagedServer, prefix: string): RawEntries {
   const keys = new Keyspace(prefix);
   const token = async (key: string): Promise<string> => {
-    const reply = (await exchange(server.port, Buffer.from(`mg ${keys.generationToken} b v\r\n`), endsWithLine)).toString('latin1');
+    const reply = (await exchange(server.port, Buffer.from(`mg ${keys.generationToken} b v\r\n`), endsWithLine)).toString(
+      'latin1',
+    );
     const match = /^VA \d+\r\n(\d+)\r\n$/.exec(reply);
     if (match === null) throw new Error(`no generation for prefix ${prefix}: ${JSON.stringify(reply)}`);
     return keys.token(Number(match[1]), key);
@@ -99,7 +101,11 @@ export function rawMemcached(server: ManagedServer, prefix: string): RawEntries 
     },
     write: async (key, bytes, flags = SERIALIZED_FLAGS) => {
       const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-      const request = Buffer.concat([Buffer.from(`ms ${await token(key)} ${data.length} b T0 F${flags}\r\n`), data, Buffer.from('\r\n')]);
+      const request = Buffer.concat([
+        Buffer.from(`ms ${await token(key)} ${data.length} b T0 F${flags}\r\n`),
+        data,
+        Buffer.from('\r\n'),
+      ]);
       const reply = (await exchange(server.port, request, endsWithLine)).toString('latin1');
       if (reply !== 'HD\r\n') throw new Error(`memcached refused the write: ${JSON.stringify(reply)}`);
     },

@@ -246,7 +246,8 @@ class ServerProcess implements RedisServer {
     const tasks = `/proc/${this.child.pid}/task`;
     const deadline = Date.now() + READY_WITHIN_MS;
     while (!readdirSync(tasks).every((task) => isStopped(readFileSync(`${tasks}/${task}/stat`, 'utf8')))) {
-      if (Date.now() > deadline) throw new Error(`${this.flavour.binary} on port ${this.port} did not stop within ${READY_WITHIN_MS} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`${this.flavour.binary} on port ${this.port} did not stop within ${READY_WITHIN_MS} ms`);
       await sleep(1);
     }
   }
@@ -270,7 +271,11 @@ class ServerProcess implements RedisServer {
 }
 
 /** Starts a server on a free port, trying another port when the chosen one was taken meanwhile. */
-async function startOn(flavour: Flavour, options: ServerOptions, pickArgs: () => Promise<string[]> = async () => []): Promise<ServerProcess> {
+async function startOn(
+  flavour: Flavour,
+  options: ServerOptions,
+  pickArgs: () => Promise<string[]> = async () => [],
+): Promise<ServerProcess> {
   for (let attempt = 1; ; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), `hoard-${flavour.binary}-`));
     const server = new ServerProcess(flavour, await freePort(), dir, [...(await pickArgs()), ...(options.args ?? [])]);
@@ -306,7 +311,23 @@ export async function makeCertificates(): Promise<Certificates> {
   await openssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=hoard test CA');
   await openssl('req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
   writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.cnf');
+  await openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '1',
+    '-extfile',
+    'san.cnf',
+  );
   return { dir, ca: readFileSync(join(dir, 'ca.crt')) };
 }
 
@@ -327,11 +348,16 @@ export async function startRedisTls(options: ServerOptions = {}): Promise<RedisT
     ...redisFlavour,
     args: (port, dir) => [
       ...redisFlavour.args(0, dir),
-      '--tls-port', String(port),
-      '--tls-cert-file', file('server.crt'),
-      '--tls-key-file', file('server.key'),
-      '--tls-ca-cert-file', file('ca.crt'),
-      '--tls-auth-clients', 'no',
+      '--tls-port',
+      String(port),
+      '--tls-cert-file',
+      file('server.crt'),
+      '--tls-key-file',
+      file('server.key'),
+      '--tls-ca-cert-file',
+      file('ca.crt'),
+      '--tls-auth-clients',
+      'no',
     ],
     open: (port) => connectTls({ host: HOST, port, ca: certificates.ca }),
   };
@@ -382,7 +408,14 @@ const sentinelFlavour = (name: string, masterPort: number): Flavour => ({
 
 /** Runs one command on a fresh connection (plain RESP2 replies, no retries). */
 async function command(port: number, ...args: string[]): Promise<unknown> {
-  const client = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, protocol: 2 });
+  const client = new Redis({
+    host: HOST,
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    protocol: 2,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -423,7 +456,8 @@ export async function startRedisSentinel(name = 'hoard-master'): Promise<RedisSe
       const synced = String(await command(nodes[1]!.port, 'INFO', 'replication')).includes('master_link_status:up');
       const ready = synced && states.every((state) => state['num-slaves'] === '1' && state['num-other-sentinels'] === '2');
       if (ready) break;
-      if (Date.now() > deadline) throw new Error(`Redis Sentinel not ready within ${READY_WITHIN_MS} ms: ${JSON.stringify(states)}`);
+      if (Date.now() > deadline)
+        throw new Error(`Redis Sentinel not ready within ${READY_WITHIN_MS} ms: ${JSON.stringify(states)}`);
       await sleep(100);
     }
   } catch (error) {
@@ -448,7 +482,9 @@ export async function startRedisSentinel(name = 'hoard-master'): Promise<RedisSe
       const deadline = Date.now() + READY_WITHIN_MS;
       for (;;) {
         const replies = await Promise.all(
-          sentinels.map((sentinel) => command(sentinel.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as Promise<[string, string]>),
+          sentinels.map(
+            (sentinel) => command(sentinel.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as Promise<[string, string]>,
+          ),
         );
         const ports = new Set(replies.map(([, port]) => Number(port)));
         if (ports.size === 1) {
@@ -487,14 +523,22 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
     for (let i = 0; i < masters; i++) {
       nodes.push(
         await startOn(redisFlavour, {}, async () => [
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', 'nodes.conf',
-          '--cluster-port', String(await freePort()),
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-port',
+          String(await freePort()),
         ]),
       );
     }
     await promisify(execFile)('redis-cli', [
-      '--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes',
+      '--cluster',
+      'create',
+      ...nodes.map((node) => node.address),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
     ]);
     const deadline = Date.now() + READY_WITHIN_MS;
     for (;;) {

@@ -139,7 +139,7 @@ export class MemoryBackend implements CacheBackend {
   peekWithTtl(key: string): EntryWithTtl | Miss {
     const slot = this.live(key);
     if (slot === undefined) return MISS;
-    const expiry = this.expiries[slot]!;
+    const expiry = this.expiries[slot];
     return { value: this.values[slot], ttl: expiry === 0 ? 0 : Math.max(expiry - Date.now(), 1) / 1000 };
   }
 
@@ -174,7 +174,7 @@ export class MemoryBackend implements CacheBackend {
     this.expiries[slot] = expiry;
     const sizes = this.sizes;
     if (sizes !== undefined) {
-      this.bytes += size - sizes[slot]!;
+      this.bytes += size - sizes[slot];
       sizes[slot] = size;
       while (this.bytes > this.maxBytes) this.evictOldest();
     }
@@ -189,7 +189,7 @@ export class MemoryBackend implements CacheBackend {
   delete(key: string): boolean {
     const slot = this.slots.get(key);
     if (slot === undefined) return false;
-    const expiry = this.expiries[slot]!;
+    const expiry = this.expiries[slot];
     this.remove(slot);
     return expiry === 0 || expiry > now();
   }
@@ -238,7 +238,11 @@ export class MemoryBackend implements CacheBackend {
     }
     const current = this.values[slot];
     if (typeof current !== 'number') {
-      throw new CacheBackendError(`MemoryBackend: increment ${JSON.stringify(key)} failed: the entry holds a ${typeof current}, not a number`, 'increment', key);
+      throw new CacheBackendError(
+        `MemoryBackend: increment ${JSON.stringify(key)} failed: the entry holds a ${typeof current}, not a number`,
+        'increment',
+        key,
+      );
     }
     this.touch(slot);
     return (this.values[slot] = current + delta);
@@ -256,7 +260,7 @@ export class MemoryBackend implements CacheBackend {
   private live(key: string): number | undefined {
     const slot = this.slots.get(key);
     if (slot === undefined) return undefined;
-    const expiry = this.expiries[slot]!;
+    const expiry = this.expiries[slot];
     if (expiry !== 0 && expiry <= now()) {
       this.remove(slot);
       return undefined;
@@ -265,7 +269,7 @@ export class MemoryBackend implements CacheBackend {
   }
 
   private evictOldest(): void {
-    this.remove(this.newer[RING]!);
+    this.remove(this.newer[RING]);
     this.evicted++;
   }
 
@@ -295,7 +299,7 @@ export class MemoryBackend implements CacheBackend {
     this.values[slot] = undefined;
     const sizes = this.sizes;
     if (sizes !== undefined) {
-      this.bytes -= sizes[slot]!;
+      this.bytes -= sizes[slot];
       sizes[slot] = 0;
     }
     this.older[slot] = this.free;
@@ -311,7 +315,7 @@ export class MemoryBackend implements CacheBackend {
 
   private link(slot: number): void {
     const older = this.older;
-    const newest = older[RING]!;
+    const newest = older[RING];
     older[slot] = newest;
     this.newer[slot] = RING;
     this.newer[newest] = slot;
@@ -321,8 +325,8 @@ export class MemoryBackend implements CacheBackend {
   private unlink(slot: number): void {
     const older = this.older;
     const newer = this.newer;
-    const before = older[slot]!;
-    const after = newer[slot]!;
+    const before = older[slot];
+    const after = newer[slot];
     newer[before] = after;
     older[after] = before;
   }

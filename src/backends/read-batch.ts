@@ -57,7 +57,7 @@ export class ReadBatch<T, K = string> {
       return;
     }
     reply.then((values) => {
-      for (let i = 0; i < resolvers.length; i++) resolvers[i]!(values[slots[i]!] as T);
+      for (let i = 0; i < resolvers.length; i++) resolvers[i](values[slots[i]]);
     }, failed);
   };
 }

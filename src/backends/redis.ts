@@ -122,16 +122,31 @@ export class RedisBackend extends RemoteBackend {
    * The lookups of one tick, as one MGET (docs/backends.md has the figures). A cluster refuses
    * MGET across slots, so there each lookup is a GET of its own.
    */
-  private readonly reads = new ReadBatch<Buffer | null, string | Buffer>((rawKeys) => this.read(() => this.client.mgetBuffer(rawKeys)));
+  private readonly reads = new ReadBatch<Buffer | null, string | Buffer>((rawKeys) =>
+    this.read(() => this.client.mgetBuffer(rawKeys)),
+  );
   /** The same for the reads of a tiered backend, which also need the remaining TTLs: one READ_WITH_TTL per tick. */
-  private readonly readsWithTtl = new ReadBatch<WithTtl, string | Buffer>((rawKeys) => this.read(() => this.readWithTtl(rawKeys)));
+  private readonly readsWithTtl = new ReadBatch<WithTtl, string | Buffer>((rawKeys) =>
+    this.read(() => this.readWithTtl(rawKeys)),
+  );
   private readonly signedCounters = new SwapCounters((key, deltas) => this.swapCounter(key, deltas));
   /** Whether the connection is corked until the end of this tick (see `sending`). */
   private corked = false;
 
   constructor(options: RedisBackendOptions = {}) {
     super('RedisBackend', options);
-    const { client, url, prefix: _p, serializer: _s, timeout: _t, defaultTtl: _d, compression: _c, integrity: _i, encryption: _e, ...ioredisOptions } = options;
+    const {
+      client,
+      url,
+      prefix: _p,
+      serializer: _s,
+      timeout: _t,
+      defaultTtl: _d,
+      compression: _c,
+      integrity: _i,
+      encryption: _e,
+      ...ioredisOptions
+    } = options;
     if (typeof keyBytes(this.prefix) !== 'string') {
       // A lone surrogate in the prefix could pair with one at the start of a key, and then
       // `clear()` could not find that key under the prefix's bytes.
@@ -188,7 +203,10 @@ export class RedisBackend extends RemoteBackend {
     return this.attempt(
       'get',
       key,
-      () => (this.client.isCluster ? Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)]) : this.readsWithTtl.read(rawKey)),
+      () =>
+        this.client.isCluster
+          ? Promise.all([this.client.getBuffer(rawKey), this.client.pttl(rawKey)])
+          : this.readsWithTtl.read(rawKey),
       ([data, ms]): EntryWithTtl | Miss => {
         // PTTL -2: the key expired between the two commands of a cluster's pair; -1: it has no expiry.
         if (data === null || ms === -2) return MISS;
@@ -200,7 +218,9 @@ export class RedisBackend extends RemoteBackend {
 
   private async readWithTtl(rawKeys: readonly (string | Buffer)[]): Promise<WithTtl[]> {
     const { client } = this;
-    const reply = (await this.evaluate(READ_WITH_TTL, (body, byDigest) => client.callBuffer(byDigest ? 'EVALSHA' : 'EVAL', body, rawKeys.length, ...rawKeys))) as unknown[];
+    const reply = (await this.evaluate(READ_WITH_TTL, (body, byDigest) =>
+      client.callBuffer(byDigest ? 'EVALSHA' : 'EVAL', body, rawKeys.length, ...rawKeys),
+    )) as unknown[];
     const count = rawKeys.length;
     const answers: WithTtl[] = new Array(count);
     for (let i = 0; i < count; i++) {
@@ -217,7 +237,11 @@ export class RedisBackend extends RemoteBackend {
 
   async add(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const seconds = this.ttlOf(ttl);
-    return this.attempt('add', key, async () => (await this.store(key, this.encode(key, value, seconds), seconds, true)) === 'OK');
+    return this.attempt(
+      'add',
+      key,
+      async () => (await this.store(key, this.encode(key, value, seconds), seconds, true)) === 'OK',
+    );
   }
 
   delete(key: string): Promise<boolean> {
@@ -238,7 +262,7 @@ export class RedisBackend extends RemoteBackend {
         ? await Promise.all(raw.map((rawKey) => this.client.getBuffer(rawKey)))
         : await this.read(() => this.client.mgetBuffer(raw));
       return found.map((data, index) => {
-        const value = data === null ? MISS : this.readableOrMiss('getMany', () => this.decode(keys[index]!, data));
+        const value = data === null ? MISS : this.readableOrMiss('getMany', () => this.decode(keys[index], data));
         return value === MISS ? undefined : value;
       });
     });
@@ -248,9 +272,7 @@ export class RedisBackend extends RemoteBackend {
     const seconds = this.ttlOf(ttl);
     // Encode everything first, so an unserializable value stores nothing rather than a part.
     const encoded = Array.from(entriesOf(entries), ([key, value]) => [key, this.encode(key, value, seconds)] as const);
-    await this.attempt('setMany', undefined, () =>
-      Promise.all(encoded.map(([key, data]) => this.store(key, data, seconds))),
-    );
+    await this.attempt('setMany', undefined, () => Promise.all(encoded.map(([key, data]) => this.store(key, data, seconds))));
   }
 
   deleteMany(keys: readonly string[]): Promise<number> {
@@ -269,7 +291,7 @@ export class RedisBackend extends RemoteBackend {
     if (this.prefix === '') {
       throw new CacheConfigError(
         'RedisBackend: clear() needs a `prefix` (e.g. `new RedisBackend({ prefix: "myapp:" })`); ' +
-          'without one it would remove every key on the server, including other applications\'.',
+          "without one it would remove every key on the server, including other applications'.",
       );
     }
     let masters: Redis[] = [this.client as Redis];
@@ -286,7 +308,9 @@ export class RedisBackend extends RemoteBackend {
     const match = `${globEscape(this.prefix)}*`;
     let cursor = '0';
     do {
-      const [next, keys] = await this.attempt('clear', undefined, () => node.scanBuffer(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT));
+      const [next, keys] = await this.attempt('clear', undefined, () =>
+        node.scanBuffer(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT),
+      );
       cursor = next.toString();
       if (keys.length === 0) continue;
       // Cluster nodes refuse multi-key commands across slots, so there each key goes alone.
@@ -316,7 +340,7 @@ export class RedisBackend extends RemoteBackend {
       const stored = await this.client.getBuffer(this.serverKey(key));
       const current = stored === null ? MISS : this.decode(key, stored);
       const values = sums(current, deltas);
-      const next = values[values.length - 1]!;
+      const next = values[values.length - 1];
       const ttl = current === MISS ? seconds : this.signedTtlOf(stored!);
       const expiry = current === MISS ? String(seconds === 0 ? 0 : milliseconds(seconds)) : 'keep';
       if (Number(await this.run(SWAP, key, stored ?? '', this.encode(key, next, ttl), expiry)) === 1) return values;
@@ -327,7 +351,11 @@ export class RedisBackend extends RemoteBackend {
   /** Deletes `key` only if it holds `expected` (as `set` would store it), in one step on the server. */
   deleteIfEquals(key: string, expected: string): Promise<boolean> {
     if (this.codec.protects) return this.attempt('deleteIfEquals', key, () => this.deleteIfDecodesTo(key, expected));
-    return this.attempt('deleteIfEquals', key, async () => Number(await this.run(DELETE_IF_EQUALS, key, this.encode(key, expected, 0))) === 1);
+    return this.attempt(
+      'deleteIfEquals',
+      key,
+      async () => Number(await this.run(DELETE_IF_EQUALS, key, this.encode(key, expected, 0))) === 1,
+    );
   }
 
   /**
@@ -345,7 +373,9 @@ export class RedisBackend extends RemoteBackend {
     const rawKey = this.serverKey(key);
     this.guard?.wrote(key);
     const { client } = this;
-    return this.evaluate(code, (body, byDigest) => (byDigest ? client.evalsha(body, 1, rawKey, ...args) : client.eval(body, 1, rawKey, ...args)));
+    return this.evaluate(code, (body, byDigest) =>
+      byDigest ? client.evalsha(body, 1, rawKey, ...args) : client.eval(body, 1, rawKey, ...args),
+    );
   }
 
   /**

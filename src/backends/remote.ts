@@ -178,19 +178,32 @@ export abstract class RemoteBackend implements CacheBackend {
     const known = this.refusal;
     this.refusal = reason;
     if (reason === undefined || known?.message === reason.message) return;
-    this.faults.report(new CacheBackendError(`${this.label}: the server refuses the connection: ${messageOf(reason)}`, 'connect', undefined, { cause: reason }), 'connect');
+    this.faults.report(
+      new CacheBackendError(`${this.label}: the server refuses the connection: ${messageOf(reason)}`, 'connect', undefined, {
+        cause: reason,
+      }),
+      'connect',
+    );
     this.deadlines.failAll((operation, key) => this.refusedError(operation, key, reason));
   }
 
   /** Reports a fault that belongs to no call (see {@link CacheBackend.onFault}). */
   protected reportFault(error: unknown, operation: string): void {
-    this.faults.report(new CacheBackendError(`${this.label}: ${operation} failed: ${messageOf(error)}`, operation, undefined, { cause: error }), operation);
+    this.faults.report(
+      new CacheBackendError(`${this.label}: ${operation} failed: ${messageOf(error)}`, operation, undefined, { cause: error }),
+      operation,
+    );
   }
 
   private refusedError(operation: string, key: string | undefined, reason: Error): CacheBackendError {
-    return new CacheBackendError(`${this.label}: ${describe(operation, key)} not sent: the server refuses the connection: ${messageOf(reason)}`, operation, key, {
-      cause: reason,
-    });
+    return new CacheBackendError(
+      `${this.label}: ${describe(operation, key)} not sent: the server refuses the connection: ${messageOf(reason)}`,
+      operation,
+      key,
+      {
+        cause: reason,
+      },
+    );
   }
 
   /** The key on the server. */
@@ -240,7 +253,9 @@ export abstract class RemoteBackend implements CacheBackend {
       return this.serializer.deserialize(payload);
     } catch (error) {
       if (error instanceof CacheSerializationError) throw error;
-      throw new CacheSerializationError(`${this.label}: cannot deserialize a stored entry: ${messageOf(error)}`, { cause: error });
+      throw new CacheSerializationError(`${this.label}: cannot deserialize a stored entry: ${messageOf(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -265,7 +280,12 @@ export abstract class RemoteBackend implements CacheBackend {
    * one) and the cause. One promise and one reaction per operation: each further `.then` on a
    * hit's way back is a microtask of its own.
    */
-  protected attempt<T, R = T>(operation: string, key: string | undefined, work: () => Promise<T>, map?: (value: T) => R): Promise<R> {
+  protected attempt<T, R = T>(
+    operation: string,
+    key: string | undefined,
+    work: () => Promise<T>,
+    map?: (value: T) => R,
+  ): Promise<R> {
     if (!operationChannel.start.hasSubscribers) return this.perform(operation, key, work, map);
     const message = { instance: this, operation, key, server: this.addressOf(key) };
     return traced(operationChannel, message, () => this.perform(operation, key, work, map));
@@ -311,6 +331,8 @@ export abstract class RemoteBackend implements CacheBackend {
 
   private failure(operation: string, key: string | undefined, error: unknown): Error {
     if (error instanceof CacheError) return error;
-    return new CacheBackendError(`${this.label}: ${describe(operation, key)} failed: ${messageOf(error)}`, operation, key, { cause: error });
+    return new CacheBackendError(`${this.label}: ${describe(operation, key)} failed: ${messageOf(error)}`, operation, key, {
+      cause: error,
+    });
   }
 }

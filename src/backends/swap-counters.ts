@@ -59,7 +59,7 @@ export class SwapCounters {
           key,
           batch.map((waiter) => waiter.delta),
         );
-        batch.forEach((waiter, index) => waiter.resolve(values[index]!));
+        batch.forEach((waiter, index) => waiter.resolve(values[index]));
       } catch (error) {
         for (const waiter of batch) waiter.reject(error);
       }

@@ -11,7 +11,9 @@ export function isSeconds(value: unknown): value is number {
  * value: a message naming the key would otherwise be built on every write.
  */
 export function secondsError(value: unknown, what: string): CacheArgumentError {
-  return new CacheArgumentError(`${what} must be a number of seconds from 0 to ${MAX_TTL} (0 = never expires), got ${String(value)}`);
+  return new CacheArgumentError(
+    `${what} must be a number of seconds from 0 to ${MAX_TTL} (0 = never expires), got ${String(value)}`,
+  );
 }
 
 /** Throws a TypeError unless `value` is a number of seconds from 0 to {@link MAX_TTL}. */

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { FaultListener } from '../backends/backend.js';
 import { Faults } from '../backends/faults.js';
-import { connect, duplicateClient, ignoreErrors, watchRefusals, type RedisConnectionOptions } from '../backends/redis-connection.js';
+import {
+  connect,
+  duplicateClient,
+  ignoreErrors,
+  watchRefusals,
+  type RedisConnectionOptions,
+} from '../backends/redis-connection.js';
 import { DEFAULT_TIMEOUT, withDeadline } from '../backends/remote.js';
 import { assertPositiveSeconds } from '../backends/ttl.js';
 import { CacheArgumentError, CacheBackendError, messageOf } from '../errors.js';
@@ -78,9 +84,12 @@ export class RedisBus implements CacheBus {
   constructor(options: RedisBusOptions = {}) {
     const { client, url, channel = DEFAULT_CHANNEL, timeout = DEFAULT_TIMEOUT, ...ioredisOptions } = options ?? {};
     if (client !== undefined && url !== undefined) {
-      throw new CacheArgumentError('RedisBus: give either `url` and ioredis options (the bus makes its connections) or `client` (a ready ioredis client), not both');
+      throw new CacheArgumentError(
+        'RedisBus: give either `url` and ioredis options (the bus makes its connections) or `client` (a ready ioredis client), not both',
+      );
     }
-    if (typeof channel !== 'string' || channel === '') throw new CacheArgumentError('RedisBus: `channel` must be a non-empty string');
+    if (typeof channel !== 'string' || channel === '')
+      throw new CacheArgumentError('RedisBus: `channel` must be a non-empty string');
     assertPositiveSeconds(timeout, 'RedisBus: timeout');
     this.channel = channel;
     this.timeout = timeout;
@@ -160,7 +169,8 @@ export class RedisBus implements CacheBus {
         this.report(error, 'subscribe');
         // A refusal (NOPERM on the channel) stays until the ACL changes, which no reconnect
         // announces: ask again, and the bus is back as soon as it is allowed.
-        if (this.subscriber.status === 'ready') this.resubscribe = setTimeout(() => this.subscribe(), RESUBSCRIBE_DELAY_MS).unref();
+        if (this.subscriber.status === 'ready')
+          this.resubscribe = setTimeout(() => this.subscribe(), RESUBSCRIBE_DELAY_MS).unref();
       },
     );
   }
@@ -168,8 +178,12 @@ export class RedisBus implements CacheBus {
   private report(reason: Error, operation: string): void {
     if (this.lastFault === reason.message) return;
     this.lastFault = reason.message;
-    const about = operation === 'subscribe' ? `subscribing to ${JSON.stringify(this.channel)}` : 'the server refuses the connection';
-    this.faults.report(new CacheBackendError(`RedisBus: ${about}: ${messageOf(reason)}`, operation, undefined, { cause: reason }), operation);
+    const about =
+      operation === 'subscribe' ? `subscribing to ${JSON.stringify(this.channel)}` : 'the server refuses the connection';
+    this.faults.report(
+      new CacheBackendError(`RedisBus: ${about}: ${messageOf(reason)}`, operation, undefined, { cause: reason }),
+      operation,
+    );
   }
 
   private receive(channel: string, text: string): void {

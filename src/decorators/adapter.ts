@@ -11,7 +11,11 @@ type Method = (this: any, ...args: any[]) => any;
 /** A method decorator usable with standard (TC39) decorators and with `experimentalDecorators`. */
 export interface HoardMethodDecorator {
   <T extends Method>(method: T, context: ClassMethodDecoratorContext<unknown, T>): T;
-  <T extends Method>(target: object, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<T>): TypedPropertyDescriptor<T>;
+  <T extends Method>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<T>,
+  ): TypedPropertyDescriptor<T>;
 }
 
 /**
@@ -98,13 +102,14 @@ export function methodDecorator(
       const name = String(context.name);
       // eslint-disable-next-line prefer-const -- the label closure below reads it; it is assigned once the site exists.
       let wrapper: AnyFunction;
-      const site = makeSite({ fn, label: undefined, async: isAsyncFunction(fn) }, (self) =>
-        `${declaringClassName(self, name, wrapper)}.${name}`,
+      const site = makeSite(
+        { fn, label: undefined, async: isAsyncFunction(fn) },
+        (self) => `${declaringClassName(self, name, wrapper)}.${name}`,
       );
       wrapper = wrap(site);
       return wrapper;
     }
-    const owner = (typeof target === 'function' ? target : (target as object).constructor) as Function;
+    const owner = typeof target === 'function' ? target : (target as object).constructor;
     const name = String(context);
     if (typeof descriptor?.value !== 'function') {
       throw new CacheArgumentError(`${decorator} decorates methods; ${owner.name}.${name} is not one`);
@@ -112,7 +117,11 @@ export function methodDecorator(
     const fn = descriptor.value as AnyFunction;
     // With emitDecoratorMetadata, a method typed as returning a Promise counts as async, and one
     // typed as returning an Observable is known before its first call (which may be a hit).
-    const returnType = (Reflect as DesignMetadata).getMetadata?.('design:returntype', target as object, context as string | symbol);
+    const returnType = (Reflect as DesignMetadata).getMetadata?.(
+      'design:returntype',
+      target as object,
+      context as string | symbol,
+    );
     const callee: Callee = {
       fn,
       label: `${owner.name}.${name}`,

@@ -154,7 +154,8 @@ function encodeProperties(value: object): string {
   const keys = Object.keys(value);
   // Object.keys skips symbol keys; leaving them out would merge objects that differ only there.
   for (const symbol of Object.getOwnPropertySymbols(value)) {
-    if (Object.prototype.propertyIsEnumerable.call(value, symbol)) throw new Unencodable(`has a symbol-keyed property ${String(symbol)}`);
+    if (Object.prototype.propertyIsEnumerable.call(value, symbol))
+      throw new Unencodable(`has a symbol-keyed property ${String(symbol)}`);
   }
   if (keys.length > 1) keys.sort();
   let out = '{';

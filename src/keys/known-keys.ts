@@ -195,7 +195,7 @@ export class KnownKeys {
       if (keys.length > 1) keys.sort();
       at = this.next(node, OPEN_OBJECT, grow);
       for (let i = 0; at !== undefined && i < keys.length; i++) {
-        const item = (value as Record<string, unknown>)[keys[i]!];
+        const item = (value as Record<string, unknown>)[keys[i]];
         if (item === undefined) continue;
         at = this.next(at, keys[i], grow);
         if (at !== undefined) at = this.descend(at, item, depth, grow);

@@ -30,12 +30,18 @@ export interface CacheModuleOptions {
   expireGrace?: number;
 }
 
-export type ModuleConfig = Required<Omit<CacheModuleOptions, 'version' | 'learntKeysBytes'>> & Pick<CacheModuleOptions, 'version'>;
+export type ModuleConfig = Required<Omit<CacheModuleOptions, 'version' | 'learntKeysBytes'>> &
+  Pick<CacheModuleOptions, 'version'>;
 
 /** Default of `expireGrace`, in seconds. */
 export const DEFAULT_EXPIRE_GRACE = 300;
 
-const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({ defaultTtl: DEFAULT_TTL, keyPrefix: '', lock: false, expireGrace: DEFAULT_EXPIRE_GRACE });
+const DEFAULT_CONFIG: Readonly<ModuleConfig> = Object.freeze({
+  defaultTtl: DEFAULT_TTL,
+  keyPrefix: '',
+  lock: false,
+  expireGrace: DEFAULT_EXPIRE_GRACE,
+});
 
 const CONFIG = Symbol.for('hoard.config');
 type Holder = { [CONFIG]?: ModuleConfig };

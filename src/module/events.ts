@@ -94,7 +94,8 @@ export class CacheEvents {
   }
 
   private topic(event: CacheEventName): Topic {
-    if (!EVENT_NAMES.includes(event)) throw new CacheArgumentError(`unknown cache event '${String(event)}' (hit, miss, set, evict or error)`);
+    if (!EVENT_NAMES.includes(event))
+      throw new CacheArgumentError(`unknown cache event '${String(event)}' (hit, miss, set, evict or error)`);
     return this[event];
   }
 }

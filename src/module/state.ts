@@ -50,7 +50,15 @@ class ModuleState {
         const topic = this.events.error;
         if (topic.wanted) topic.emit({ backend: name, key: '', operation, error });
       }) ?? nothingToDetach;
-    this.backends.set(name, { name, backend, inflight: new Inflight(), refreshing: new Set(), counter, detach, peek: backend.peek?.bind(backend) });
+    this.backends.set(name, {
+      name,
+      backend,
+      inflight: new Inflight(),
+      refreshing: new Set(),
+      counter,
+      detach,
+      peek: backend.peek?.bind(backend),
+    });
     this.version++;
     return previous?.backend;
   }

@@ -10,7 +10,9 @@ import type { HoardModuleOptions } from './options.js';
 export function backendsOf(options: HoardModuleOptions): Map<string, CacheBackend> {
   const backends = (options as Partial<HoardModuleOptions> | undefined)?.backends;
   if (backends === null || typeof backends !== 'object') {
-    throw new CacheArgumentError("hoard: HoardModule.forRoot options (or what forRootAsync's factory returns) need `backends`: one backend, or a record of name → backend");
+    throw new CacheArgumentError(
+      "hoard: HoardModule.forRoot options (or what forRootAsync's factory returns) need `backends`: one backend, or a record of name → backend",
+    );
   }
   const single = typeof (backends as Partial<CacheBackend>).lookup === 'function';
   return new Map<string, CacheBackend>(single ? [[DEFAULT_BACKEND, backends as CacheBackend]] : Object.entries(backends));
@@ -43,7 +45,10 @@ export class HoardRegistrations implements OnApplicationShutdown {
       this.logError = (event) => {
         const { error } = event;
         const where = `${event.operation ?? 'operation'} on backend '${event.backend}'${event.method ? ` for ${event.method}` : ''}`;
-        sink.error(`${where} failed: ${error instanceof Error ? error.message : String(error)}`, error instanceof Error ? error.stack : undefined);
+        sink.error(
+          `${where} failed: ${error instanceof Error ? error.message : String(error)}`,
+          error instanceof Error ? error.stack : undefined,
+        );
       };
       CacheModule.on('error', this.logError);
     }

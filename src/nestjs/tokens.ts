@@ -19,4 +19,6 @@ const REQUESTED = Symbol.for('hoard.nestjs.requested-names');
  * `globalThis`, like the registry, so a decorator from one loaded copy of hoard (ES module or
  * CommonJS) is seen by a HoardModule from the other.
  */
-export const requestedNames: Set<string> = ((globalThis as { [REQUESTED]?: Set<string> })[REQUESTED] ??= new Set([DEFAULT_BACKEND]));
+export const requestedNames: Set<string> = ((globalThis as { [REQUESTED]?: Set<string> })[REQUESTED] ??= new Set([
+  DEFAULT_BACKEND,
+]));

@@ -108,8 +108,14 @@ class HoardInstrumentation {
   private readonly undo: (() => void)[] = [];
 
   constructor(options: HoardInstrumentationOptions) {
-    const { tracerProvider = trace.getTracerProvider(), meterProvider = metrics.getMeterProvider(), rootSpans = false, keys } = options;
-    if (keys !== undefined && typeof keys !== 'function') throw new CacheArgumentError('instrumentHoard: `keys` must be a function (key) => string | undefined');
+    const {
+      tracerProvider = trace.getTracerProvider(),
+      meterProvider = metrics.getMeterProvider(),
+      rootSpans = false,
+      keys,
+    } = options;
+    if (keys !== undefined && typeof keys !== 'function')
+      throw new CacheArgumentError('instrumentHoard: `keys` must be a function (key) => string | undefined');
     this.tracer = tracerProvider.getTracer('hoard');
     this.metrics = new HoardMetrics(meterProvider.getMeter('hoard'));
     this.rootSpans = rootSpans;
@@ -158,7 +164,10 @@ class HoardInstrumentation {
   private traceComputations(): void {
     const start = (message: ComputeMessage): Frame =>
       this.frameOf(message, () =>
-        this.open(`compute ${message.method}`, SpanKind.INTERNAL, { [ATTR.method]: message.method, [ATTR.backend]: message.backend }),
+        this.open(`compute ${message.method}`, SpanKind.INTERNAL, {
+          [ATTR.method]: message.method,
+          [ATTR.backend]: message.backend,
+        }),
       );
     const end = (message: ComputeMessage): void => {
       const frame = this.take(message);
@@ -227,7 +236,11 @@ class HoardInstrumentation {
       if (call !== undefined) call.result = 'stale';
     });
     this.subscribe(refreshChannel, (message: RefreshMessage) => {
-      this.metrics.refreshes.add(1, { [ATTR.method]: message.method, [ATTR.backend]: message.backend, [ATTR.refreshKind]: message.kind });
+      this.metrics.refreshes.add(1, {
+        [ATTR.method]: message.method,
+        [ATTR.backend]: message.backend,
+        [ATTR.refreshKind]: message.kind,
+      });
       const call = current()?.call;
       if (call !== undefined && message.kind === 'early' && call.result === 'hit') call.result = 'early_refresh';
     });
@@ -287,11 +300,11 @@ class HoardInstrumentation {
   /** Makes the frame current (and its span active) while the traced work runs. */
   private bind<M extends object>(channel: diagnostics.TracingChannel<unknown, M>, start: (message: M) => Frame): void {
     const frames = this.frames;
-    channel.start.bindStore(frames, (message) => start(message as M));
+    channel.start.bindStore(frames, (message) => start(message));
     this.undo.push(() => channel.start.unbindStore(frames));
     const storage = this.contextStorage;
     if (storage === undefined) return;
-    channel.start.bindStore(storage, (message) => start(message as M).context);
+    channel.start.bindStore(storage, (message) => start(message).context);
     this.undo.push(() => channel.start.unbindStore(storage));
   }
 

@@ -64,7 +64,10 @@ export class HoardMetrics {
   constructor(private readonly meter: Meter) {
     // Counted in CallSeries and reported at collection: a hit then costs a Map lookup and an
     // increment, where Counter.add would have the SDK hash the attributes on every call.
-    const calls = meter.createObservableCounter('hoard.calls', { unit: '{call}', description: 'Calls of cached methods, by result.' });
+    const calls = meter.createObservableCounter('hoard.calls', {
+      unit: '{call}',
+      description: 'Calls of cached methods, by result.',
+    });
     this.computationDuration = meter.createHistogram('hoard.computation.duration', {
       unit: 's',
       description: 'How long a cached method body ran (on a miss, a fail-open or a refresh).',
@@ -79,19 +82,34 @@ export class HoardMetrics {
       unit: '{error}',
       description: 'Failed operations of remote backends, by error type.',
     });
-    this.staleServed = meter.createCounter('hoard.stale.served', { unit: '{call}', description: 'Values past their ttl served within staleTtl.' });
-    this.refreshes = meter.createCounter('hoard.refreshes', { unit: '{refresh}', description: 'Background refreshes started, stale or early.' });
-    this.lockWaits = meter.createCounter('hoard.lock.waits', { unit: '{call}', description: 'Calls that found the lock taken and waited.' });
+    this.staleServed = meter.createCounter('hoard.stale.served', {
+      unit: '{call}',
+      description: 'Values past their ttl served within staleTtl.',
+    });
+    this.refreshes = meter.createCounter('hoard.refreshes', {
+      unit: '{refresh}',
+      description: 'Background refreshes started, stale or early.',
+    });
+    this.lockWaits = meter.createCounter('hoard.lock.waits', {
+      unit: '{call}',
+      description: 'Calls that found the lock taken and waited.',
+    });
     this.lockTimeouts = meter.createCounter('hoard.lock.timeouts', {
       unit: '{call}',
       description: 'Calls that stopped waiting at lockTimeout and computed anyway.',
     });
-    this.busMessages = meter.createCounter('hoard.bus.messages', { unit: '{message}', description: 'Invalidations sent or received on a bus.' });
+    this.busMessages = meter.createCounter('hoard.bus.messages', {
+      unit: '{message}',
+      description: 'Invalidations sent or received on a bus.',
+    });
     this.l1Dropped = meter.createCounter('hoard.l1.dropped', {
       unit: '{entry}',
       description: "L1 copies dropped on another process's message or a bus reconnect.",
     });
-    const entries = meter.createObservableGauge('hoard.memory.entries', { unit: '{entry}', description: 'Entries a MemoryBackend holds.' });
+    const entries = meter.createObservableGauge('hoard.memory.entries', {
+      unit: '{entry}',
+      description: 'Entries a MemoryBackend holds.',
+    });
     const bytes = meter.createObservableGauge('hoard.memory.bytes', {
       unit: 'By',
       description: 'Approximate bytes a MemoryBackend holds (estimated only with maxBytes).',
@@ -109,7 +127,8 @@ export class HoardMetrics {
         const tiered = (backend as { l1?: CacheBackend }).l1;
         const memory = isMemory(backend) ? backend : tiered !== undefined && isMemory(tiered) ? tiered : undefined;
         if (memory === undefined) continue;
-        const attributes: Attributes = memory === backend ? { [ATTR.backend]: name } : { [ATTR.backend]: name, [ATTR.tier]: 'l1' };
+        const attributes: Attributes =
+          memory === backend ? { [ATTR.backend]: name } : { [ATTR.backend]: name, [ATTR.tier]: 'l1' };
         result.observe(entries, memory.size, attributes);
         result.observe(bytes, memory.bytesHeld, attributes);
         result.observe(evictions, memory.evictions, attributes);

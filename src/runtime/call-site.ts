@@ -26,7 +26,6 @@ export interface Callee {
   observable?: ObservableClass | undefined;
 }
 
-
 function reservedError(label: string, key: string): CacheConfigError {
   return new CacheConfigError(
     `${label}: the key ${JSON.stringify(key)} starts with keyPrefix + 'hoard:', where hoard keeps its own records and locks. ` +

@@ -1,7 +1,6 @@
 import { assertSeconds } from '../backends/ttl.js';
 import { CacheArgumentError } from '../errors.js';
 
-
 /** A cache key: a fixed string, or a function of the call's arguments (`this` is the instance). */
 export type KeyOption = string | ((...args: any[]) => string);
 
@@ -160,7 +159,11 @@ export function validateOptions(
   if (options.lockTtl === 0) fail(decorator, '`lockTtl` must be > 0: a lock that never expires outlives a holder that dies');
   checkOptional(decorator, 'lock', options.lock, 'boolean');
   const { earlyRefresh, jitter } = options;
-  if (earlyRefresh !== undefined && typeof earlyRefresh !== 'boolean' && !(typeof earlyRefresh === 'number' && earlyRefresh > 0 && Number.isFinite(earlyRefresh))) {
+  if (
+    earlyRefresh !== undefined &&
+    typeof earlyRefresh !== 'boolean' &&
+    !(typeof earlyRefresh === 'number' && earlyRefresh > 0 && Number.isFinite(earlyRefresh))
+  ) {
     fail(decorator, `\`earlyRefresh\` must be true or a beta > 0, got ${String(earlyRefresh)}`);
   }
   if (jitter !== undefined && !(typeof jitter === 'number' && jitter >= 0 && jitter < 1)) {

@@ -160,7 +160,7 @@ export function peekChecked(peek: (key: string) => unknown, key: string, records
   if (!isStamped(entry)) return undefined;
   const stamps = entry[STAMPS];
   if (stamps.length !== records.length) return undefined;
-  for (let i = 0; i < records.length; i++) if (peek(records[i]!) !== stamps[i]) return undefined;
+  for (let i = 0; i < records.length; i++) if (peek(records[i]) !== stamps[i]) return undefined;
   return { entry: entry.value, tokens: stamps };
 }
 
@@ -187,7 +187,7 @@ function check(
   let pending = false;
   const states = found.map((record, i) => {
     if (typeof record === 'string') return stateOf(record);
-    const recreated = then(recreate(backend, records[i]!, record), stateOf);
+    const recreated = then(recreate(backend, records[i], record), stateOf);
     pending ||= isThenable(recreated);
     return recreated;
   });
@@ -216,17 +216,17 @@ function verdict(found: unknown, states: readonly Found[], records: readonly unk
     stale = true;
   }
   const stamps = isStamped(entry) ? entry[STAMPS] : NO_STAMPS;
-  const first = states[0]!;
+  const first = states[0];
   // An entry stored before its method's generation came into play (a memory backend's method
   // expired for the first time) lacks that stamp: the record lists it as the empty token.
   const unstamped = stamps.length === states.length - 1 && typeof first !== 'string' && first.previous.includes('') ? 1 : 0;
   let current = entry !== MISS && stamps.length + unstamped === states.length && (unstamped === 1 || isStamped(entry));
   let tokens = states as readonly string[];
   for (let i = 0; i < states.length; i++) {
-    const state = states[i]!;
+    const state = states[i];
     if (typeof state !== 'string') tokens = states.map(tokenOf);
     if (!current) continue;
-    const stamp = i < unstamped ? '' : stamps[i - unstamped]!;
+    const stamp = i < unstamped ? '' : stamps[i - unstamped];
     if (stamp === tokenOf(state)) continue;
     current = typeof state !== 'string' && state.until > Date.now() && state.previous.includes(stamp);
     stale = true;

@@ -53,7 +53,10 @@ function compressor(name: CompressionAlgorithm, compress: SyncCodec, decompress:
  * By the id stored in an entry's header (never renumber: entries in caches carry these). Brotli's
  * default quality (11) is for static assets compressed once; a cache compresses on every miss.
  */
-export const COMPRESSORS: ReadonlyMap<number, Compressor | CompressionAlgorithm> = new Map<number, Compressor | CompressionAlgorithm>([
+export const COMPRESSORS: ReadonlyMap<number, Compressor | CompressionAlgorithm> = new Map<
+  number,
+  Compressor | CompressionAlgorithm
+>([
   [1, compressor('gzip', zlib.gzipSync, zlib.gunzipSync)],
   [
     2,
@@ -61,7 +64,12 @@ export const COMPRESSORS: ReadonlyMap<number, Compressor | CompressionAlgorithm>
       params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 },
     }),
   ],
-  [3, zstd.zstdCompressSync && zstd.zstdDecompressSync ? compressor('zstd', zstd.zstdCompressSync, zstd.zstdDecompressSync) : 'zstd'],
+  [
+    3,
+    zstd.zstdCompressSync && zstd.zstdDecompressSync
+      ? compressor('zstd', zstd.zstdCompressSync, zstd.zstdDecompressSync)
+      : 'zstd',
+  ],
 ]);
 
 /** The header id of `algorithm` and its compressor; a TypeError naming the problem otherwise. */

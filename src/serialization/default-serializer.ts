@@ -25,9 +25,18 @@ const PLAIN_DEPTH_LIMIT = 64;
 
 /** Where the walk is: an object key, an array index, or a position inside a Map or Set. */
 type Segment = string | number | MapKeySegment | MapValueSegment | SetSegment;
-interface MapKeySegment { readonly map: 'key'; readonly index: number }
-interface MapValueSegment { readonly map: 'value'; readonly index: number; readonly key: unknown }
-interface SetSegment { readonly set: number }
+interface MapKeySegment {
+  readonly map: 'key';
+  readonly index: number;
+}
+interface MapValueSegment {
+  readonly map: 'value';
+  readonly index: number;
+  readonly key: unknown;
+}
+interface SetSegment {
+  readonly set: number;
+}
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
@@ -37,8 +46,7 @@ function formatPath(segments: readonly Segment[]): string {
     if (typeof segment === 'number') path += `[${segment}]`;
     else if (typeof segment === 'string') {
       path += IDENTIFIER.test(segment) ? `.${segment}` : `[${JSON.stringify(segment)}]`;
-    }
-    else if ('set' in segment) path += `.values()[${segment.set}]`;
+    } else if ('set' in segment) path += `.values()[${segment.set}]`;
     else if (segment.map === 'key') path += `.keys()[${segment.index}]`;
     else path += `.get(${formatMapKey(segment.key, segment.index)})`;
   }
@@ -47,10 +55,16 @@ function formatPath(segments: readonly Segment[]): string {
 
 function formatMapKey(key: unknown, index: number): string {
   switch (typeof key) {
-    case 'string': return JSON.stringify(key);
-    case 'bigint': return `${key}n`;
-    case 'number': case 'boolean': case 'undefined': return String(key);
-    default: return key === null ? 'null' : `<key #${index}>`;
+    case 'string':
+      return JSON.stringify(key);
+    case 'bigint':
+      return `${key}n`;
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(key);
+    default:
+      return key === null ? 'null' : `<key #${index}>`;
   }
 }
 
@@ -289,10 +303,14 @@ class Decoder {
         return undefined;
       case 'number':
         switch (v) {
-          case 'NaN': return NaN;
-          case 'Infinity': return Infinity;
-          case '-Infinity': return -Infinity;
-          case '-0': return -0;
+          case 'NaN':
+            return NaN;
+          case 'Infinity':
+            return Infinity;
+          case '-Infinity':
+            return -Infinity;
+          case '-0':
+            return -0;
         }
         throw this.fail('a number tag holds NaN, Infinity, -Infinity or -0');
       case 'BigInt':
@@ -310,12 +328,14 @@ class Decoder {
         return this.decodeMap(v);
       case 'Set':
         if (!Array.isArray(v)) throw this.fail('a Set tag holds an array');
-        return new Set(v.map((element: unknown, index) => {
-          this.path.push({ set: index });
-          const decoded = this.decode(element);
-          this.path.pop();
-          return decoded;
-        }));
+        return new Set(
+          v.map((element: unknown, index) => {
+            this.path.push({ set: index });
+            const decoded = this.decode(element);
+            this.path.pop();
+            return decoded;
+          }),
+        );
       case 'object':
         if (typeof v !== 'object' || v === null || Array.isArray(v)) throw this.fail('an object tag holds an object');
         return this.decodeObject(v as Record<string, unknown>);

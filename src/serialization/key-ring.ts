@@ -45,7 +45,10 @@ export class KeyRing {
     const derived = secrets.map((secret: unknown, index) => {
       const bytes = secretBytes(secret, `${where}[${index}]`);
       const id = Buffer.from(hkdfSync('sha256', bytes, '', `hoard ${purpose} key id v1`, KEY_ID_BYTES)).readUInt32BE(0);
-      if (this.byId.has(id)) throw new CacheArgumentError(`${where}[${index}] is the same secret as an earlier one (or shares its fingerprint): give each key once`);
+      if (this.byId.has(id))
+        throw new CacheArgumentError(
+          `${where}[${index}] is the same secret as an earlier one (or shares its fingerprint): give each key once`,
+        );
       const key: DerivedKey = { id, key: Buffer.from(hkdfSync('sha256', bytes, '', `hoard ${purpose} v1`, 32)) };
       this.byId.set(id, key);
       return key;
@@ -63,11 +66,14 @@ function secretBytes(secret: unknown, where: string): Buffer {
   let bytes: Buffer;
   if (typeof secret === 'string') bytes = Buffer.from(secret, 'utf8');
   else if (secret instanceof Uint8Array) bytes = Buffer.from(secret);
-  else throw new CacheArgumentError(`${where} must be a Buffer, Uint8Array or string of at least ${MIN_SECRET_BYTES} bytes, got ${secret === null ? 'null' : typeof secret}`);
+  else
+    throw new CacheArgumentError(
+      `${where} must be a Buffer, Uint8Array or string of at least ${MIN_SECRET_BYTES} bytes, got ${secret === null ? 'null' : typeof secret}`,
+    );
   if (bytes.length < MIN_SECRET_BYTES) {
     throw new CacheArgumentError(
       `${where} has ${bytes.length} bytes; at least ${MIN_SECRET_BYTES} are needed. Use random bytes ` +
-        "(crypto.randomBytes(32), `openssl rand -base64 32`), or derive them from a passphrase with scrypt (docs/security.md).",
+        '(crypto.randomBytes(32), `openssl rand -base64 32`), or derive them from a passphrase with scrypt (docs/security.md).',
     );
   }
   return bytes;

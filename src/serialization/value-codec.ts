@@ -53,7 +53,9 @@ export interface ValueCodecOptions {
 }
 
 function isFramed(data: Buffer): boolean {
-  return data.length >= MAGIC.length && data[0] === MAGIC[0] && data[1] === MAGIC[1] && data[2] === MAGIC[2] && data[3] === MAGIC[3];
+  return (
+    data.length >= MAGIC.length && data[0] === MAGIC[0] && data[1] === MAGIC[1] && data[2] === MAGIC[2] && data[3] === MAGIC[3]
+  );
 }
 
 /** The bound key as UTF-16 code units, length first: distinct key strings never bind alike (UTF-8 would merge lone surrogates). */
@@ -90,11 +92,15 @@ export class ValueCodec {
     if (compression !== undefined && compression !== false) {
       // Checked before it is destructured: `null` would otherwise throw the engine's own TypeError.
       if (typeof compression !== 'boolean' && (typeof compression !== 'object' || compression === null)) {
-        throw new CacheArgumentError(`${label}: compression must be true or { threshold?, algorithm? }, got ${String(compression)}`);
+        throw new CacheArgumentError(
+          `${label}: compression must be true or { threshold?, algorithm? }, got ${String(compression)}`,
+        );
       }
       const { threshold = DEFAULT_COMPRESSION_THRESHOLD, algorithm = 'gzip' } = compression === true ? {} : compression;
       if (!Number.isSafeInteger(threshold) || threshold < 0) {
-        throw new CacheArgumentError(`${label}: compression.threshold must be a whole number of bytes ≥ 0, got ${String(threshold)}`);
+        throw new CacheArgumentError(
+          `${label}: compression.threshold must be a whole number of bytes ≥ 0, got ${String(threshold)}`,
+        );
       }
       [this.compressionId, this.compressor] = compressorFor(label, algorithm);
       this.threshold = threshold;
@@ -130,7 +136,7 @@ export class ValueCodec {
       return data;
     }
     if (data.length < HEADER_BYTES) throw this.unreadable(key, 'is too short for its header (truncated?)');
-    const format = data[FORMAT_AT]!;
+    const format = data[FORMAT_AT];
     const protection = format >> 4;
     let payload: Buffer | undefined;
     if (protection === PROTECTION.none) {
@@ -148,7 +154,7 @@ export class ValueCodec {
 
   /** The signed expiry (ms, 0 = never) of an entry `open` accepted; 0 for an unprotected one. */
   expiresAt(data: Buffer): number {
-    if (!isFramed(data) || data[FORMAT_AT]! >> 4 === PROTECTION.none) return 0;
+    if (!isFramed(data) || data[FORMAT_AT] >> 4 === PROTECTION.none) return 0;
     return Number(data.readBigUInt64BE(HEADER_BYTES + KEY_ID_BYTES));
   }
 
@@ -163,7 +169,9 @@ export class ValueCodec {
     const compressed = compressor.compress(bytes);
     // Unprotected, a compressed entry pays for a header a plain one does not have.
     const overhead = this.protects ? 0 : HEADER_BYTES;
-    return compressed.length + overhead < bytes.length ? { id: this.compressionId, payload: compressed } : { id: 0, payload: data };
+    return compressed.length + overhead < bytes.length
+      ? { id: this.compressionId, payload: compressed }
+      : { id: 0, payload: data };
   }
 
   private decompress(key: string, id: number, payload: Buffer): Buffer {
@@ -171,7 +179,9 @@ export class ValueCodec {
     const compressor = COMPRESSORS.get(id);
     if (compressor === undefined) throw this.unreadable(key, `names an unknown compression (${id})`);
     if (typeof compressor === 'string') {
-      throw new CacheSerializationError(`${this.label}: the entry for ${JSON.stringify(key)} is compressed with ${compressor}, which Node ${process.version} cannot decompress`);
+      throw new CacheSerializationError(
+        `${this.label}: the entry for ${JSON.stringify(key)} is compressed with ${compressor}, which Node ${process.version} cannot decompress`,
+      );
     }
     try {
       return compressor.decompress(payload);
@@ -214,7 +224,8 @@ export class ValueCodec {
     const payloadAt = PROTECTED_HEADER_BYTES + MAC_BYTES;
     if (data.length < payloadAt) throw this.refused(key, 'malformed', 'is too short for a signed entry (truncated?)');
     const ring = this.integrity;
-    if (ring === undefined && this.protects) throw this.refused(key, 'unknown-key', 'is signed, and this backend has no integrity keys');
+    if (ring === undefined && this.protects)
+      throw this.refused(key, 'unknown-key', 'is signed, and this backend has no integrity keys');
     if (ring !== undefined) {
       const signer = ring.find(data.readUInt32BE(HEADER_BYTES));
       if (signer === undefined) throw this.refused(key, 'unknown-key', 'is signed with a key this backend does not hold');
@@ -265,7 +276,11 @@ export class ValueCodec {
   }
 
   private refused(key: string, reason: CacheIntegrityReason, what: string): CacheIntegrityError {
-    return new CacheIntegrityError(`${this.label}: the entry for ${JSON.stringify(key)} ${what}; it is treated as a miss`, reason, key);
+    return new CacheIntegrityError(
+      `${this.label}: the entry for ${JSON.stringify(key)} ${what}; it is treated as a miss`,
+      reason,
+      key,
+    );
   }
 
   /** A framed entry that is not well formed: an integrity failure when keys are required, else undecodable. */

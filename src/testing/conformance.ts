@@ -55,7 +55,11 @@ export interface TestFunctions {
 
 function testFunctions(given: TestFunctions | undefined): TestFunctions {
   const functions = (given ?? globalThis) as Partial<TestFunctions>;
-  if (typeof functions.describe !== 'function' || typeof functions.it !== 'function' || typeof functions.afterEach !== 'function') {
+  if (
+    typeof functions.describe !== 'function' ||
+    typeof functions.it !== 'function' ||
+    typeof functions.afterEach !== 'function'
+  ) {
     throw new CacheArgumentError(
       'runBackendConformance: no describe, it and afterEach to declare tests with. Call it while mocha, Jest or ' +
         "Vitest (globals) loads a spec file, or pass them: { test: { describe, it, afterEach } } from 'node:test' or 'vitest'",
@@ -89,7 +93,11 @@ const conformanceValues: Readonly<Record<string, unknown>> = Object.freeze({
   'nested plain data': { user: { id: 7, roles: ['admin', 'dev'], active: true, manager: null } },
   'a Date': new Date('2024-02-29T12:34:56.789Z'),
   'a BigInt': 12345678901234567890n,
-  'a Map with mixed keys': new Map<unknown, unknown>([['a', 1], [2, 'b'], [null, [1]]]),
+  'a Map with mixed keys': new Map<unknown, unknown>([
+    ['a', 1],
+    [2, 'b'],
+    [null, [1]],
+  ]),
   'a Set': new Set(['x', 1, null]),
   'a Buffer': Buffer.from([0, 1, 2, 253, 254, 255]),
   'a Uint8Array': new Uint8Array([9, 8, 7]),
@@ -100,14 +108,7 @@ const conformanceValues: Readonly<Record<string, unknown>> = Object.freeze({
 });
 
 /** Keys with characters that protocols treat specially: each must reach exactly its own entry. */
-const awkwardKeys = [
-  'with space',
-  'line\r\nbreak',
-  'tab\tand\0nul',
-  'ünïcødé ✓',
-  'glob*?[chars]\\',
-  'x'.repeat(300),
-];
+const awkwardKeys = ['with space', 'line\r\nbreak', 'tab\tand\0nul', 'ünïcødé ✓', 'glob*?[chars]\\', 'x'.repeat(300)];
 
 /**
  * The behaviour every `CacheBackend` owes (docs/backends.md, "Writing a backend"): the whole
@@ -301,13 +302,30 @@ export function runBackendConformance(describeName: string, factory: BackendFact
 
       it('setMany takes a Map, an iterable of pairs and a plain object', async () => {
         const cache = await make();
-        await cache.setMany(new Map<string, unknown>([['m1', 1], ['m2', new Date(5)]]));
-        await cache.setMany([['p1', 'one'], ['p2', [2]]]);
-        await cache.setMany((function* () {
-          yield ['g1', { g: true }] as const;
-        })());
+        await cache.setMany(
+          new Map<string, unknown>([
+            ['m1', 1],
+            ['m2', new Date(5)],
+          ]),
+        );
+        await cache.setMany([
+          ['p1', 'one'],
+          ['p2', [2]],
+        ]);
+        await cache.setMany(
+          (function* () {
+            yield ['g1', { g: true }] as const;
+          })(),
+        );
         await cache.setMany({ o1: null, o2: undefined });
-        assert.deepEqual(await cache.getMany(['m1', 'm2', 'p1', 'p2', 'g1', 'o1']), [1, new Date(5), 'one', [2], { g: true }, null]);
+        assert.deepEqual(await cache.getMany(['m1', 'm2', 'p1', 'p2', 'g1', 'o1']), [
+          1,
+          new Date(5),
+          'one',
+          [2],
+          { g: true },
+          null,
+        ]);
         assert.equal(await cache.has('o2'), true);
       });
     });

@@ -49,7 +49,9 @@ describe('memcached Connection', function () {
     );
     expect(stored.every(([frame]) => frame!.code === 'HD')).to.equal(true);
     const read = await Promise.all(
-      Array.from({ length: count }, (_, i) => connection.exchange([metaGet(token(i % 7 === 0 ? `absent${i}` : `p${i}`), 'v')], 1)),
+      Array.from({ length: count }, (_, i) =>
+        connection.exchange([metaGet(token(i % 7 === 0 ? `absent${i}` : `p${i}`), 'v')], 1),
+      ),
     );
     read.forEach(([frame], i) => {
       if (i % 7 === 0) expect(frame!.code).to.equal('EN');
@@ -95,7 +97,10 @@ describe('memcached Connection', function () {
     const events = recorder();
     const connection = connect(events, 1000, await freePort());
     const error = await connection.exchange([META_NOOP], 1).catch((caught: Error) => caught);
-    expect(error).to.be.instanceOf(Error).with.property('message').that.matches(/ECONNREFUSED/);
+    expect(error)
+      .to.be.instanceOf(Error)
+      .with.property('message')
+      .that.matches(/ECONNREFUSED/);
     expect(events.failures).to.deep.equal([error]);
   });
 

@@ -39,7 +39,11 @@ describe('memcached key layout', () => {
     // The longest key still stored as is, and the first one hashed.
     const fits = 'k'.repeat(MAX_DIRECT_KEY_BYTES - 'app:7:'.length);
     expect(decoded(keys.token(7, fits)).toString()).to.equal(`app:7:${fits}`);
-    expect(decoded(keys.token(7, `${fits}k`)).subarray(0, 6).toString()).to.equal('app:7#');
+    expect(
+      decoded(keys.token(7, `${fits}k`))
+        .subarray(0, 6)
+        .toString(),
+    ).to.equal('app:7#');
   });
 
   it('keeps distinct keys distinct, lone surrogates included (UTF-8 would merge them)', () => {

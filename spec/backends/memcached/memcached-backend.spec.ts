@@ -85,9 +85,13 @@ describe('MemcachedBackend', function () {
     await Promise.all(servers.map((server) => server.stop()));
   });
 
-  runBackendConformance('conformance on one server', ({ prefix }) => new MemcachedBackend({ servers: [servers[0]!.address], prefix }), {
-    ttlPrecision: 1,
-  });
+  runBackendConformance(
+    'conformance on one server',
+    ({ prefix }) => new MemcachedBackend({ servers: [servers[0]!.address], prefix }),
+    {
+      ttlPrecision: 1,
+    },
+  );
   runBackendConformance(
     'conformance on three servers',
     ({ prefix }) => new MemcachedBackend({ servers: servers.map((server) => server.address), prefix }),
@@ -254,7 +258,9 @@ describe('MemcachedBackend', function () {
       const after = Math.ceil(Date.now() / 1000);
       expect(await cache.get('forty-days')).to.equal('v');
       const exp = Object.fromEntries(
-        (await items(server!)).filter((item) => item.key.startsWith('long-ttl:')).map((item) => [item.key.replace(/^long-ttl:\d+:/, ''), item.exp]),
+        (await items(server!))
+          .filter((item) => item.key.startsWith('long-ttl:'))
+          .map((item) => [item.key.replace(/^long-ttl:\d+:/, ''), item.exp]),
       );
       expect(exp['forty-days']).to.be.within(before + fortyDays, after + fortyDays + 2);
       expect(exp['ten-seconds']).to.be.within(before + 10, after + 12);
@@ -309,7 +315,10 @@ describe('MemcachedBackend', function () {
     /** How many of this prefix's entries each server holds. */
     async function spread(prefix: string): Promise<number[]> {
       return Promise.all(
-        servers.map(async (server) => (await items(server)).filter((item) => item.key.startsWith(prefix) && !item.key.endsWith('#generation')).length),
+        servers.map(
+          async (server) =>
+            (await items(server)).filter((item) => item.key.startsWith(prefix) && !item.key.endsWith('#generation')).length,
+        ),
       );
     }
 
@@ -351,9 +360,9 @@ describe('MemcachedBackend', function () {
         await cache.setMany(keys.map((key) => [key, `${key}!`] as const));
         expect(await cache.getMany(keys)).to.deep.equal(keys.map((key) => `${key}!`));
         const during = await Promise.all([servers[0]!, servers[2]!].map((server) => items(server)));
-        expect(during.flat().filter((item) => item.key.startsWith('failover:') && !item.key.endsWith('#generation')).length).to.be.at.least(
-          keys.length,
-        );
+        expect(
+          during.flat().filter((item) => item.key.startsWith('failover:') && !item.key.endsWith('#generation')).length,
+        ).to.be.at.least(keys.length);
 
         await victim.restart();
         broken = undefined;
@@ -381,7 +390,10 @@ describe('MemcachedBackend', function () {
           if (error !== undefined) {
             owned.push(key);
             // Timed out; or, sent while the server was being taken out, failed at once.
-            expect(error).to.be.instanceOf(CacheBackendError).with.property('message').that.matches(/no answer within|is down/);
+            expect(error)
+              .to.be.instanceOf(CacheBackendError)
+              .with.property('message')
+              .that.matches(/no answer within|is down/);
           }
         }
         expect(owned.length).to.be.within(1, 3);

@@ -1,6 +1,14 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { FrameParser, flagOf, metaArithmetic, metaDelete, metaGet, metaSet, type Frame } from '#src/backends/memcached/protocol.js';
+import {
+  FrameParser,
+  flagOf,
+  metaArithmetic,
+  metaDelete,
+  metaGet,
+  metaSet,
+  type Frame,
+} from '#src/backends/memcached/protocol.js';
 
 function parseAll(chunks: Buffer[]): Frame[] {
   const frames: Frame[] = [];

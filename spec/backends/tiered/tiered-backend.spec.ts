@@ -74,7 +74,10 @@ describe('TieredBackend', function () {
       const l1 = new MemoryBackend();
       expect(() => new TieredBackend({ l1: l2 as never, l2 })).to.throw(TypeError, /l1/);
       // Synchronous, but without the MemoryBackend's peekWithTtl the tier's first set would throw.
-      expect(() => new TieredBackend({ l1: new RecordingBackend(new MemoryBackend()) as never, l2 })).to.throw(TypeError, /MemoryBackend/);
+      expect(() => new TieredBackend({ l1: new RecordingBackend(new MemoryBackend()) as never, l2 })).to.throw(
+        TypeError,
+        /MemoryBackend/,
+      );
       expect(() => new TieredBackend({ l1, l2: undefined as never })).to.throw(TypeError, /l2/);
       expect(() => new TieredBackend({ l1, l2, bus: {} as never })).to.throw(TypeError, /bus/);
       for (const l1Ttl of [0, -1, NaN, Infinity, '5' as never]) {
@@ -431,7 +434,11 @@ describe('TieredBackend', function () {
       await sleep(400);
       for (let call = 0; call < 3; call++) {
         expect(await rates.rate('EUR')).to.equal('EUR@v1');
-        await waitFor('the background refresh failed to write', () => operations.filter((op) => op === 'set').length > call, 3000);
+        await waitFor(
+          'the background refresh failed to write',
+          () => operations.filter((op) => op === 'set').length > call,
+          3000,
+        );
       }
       expect(runs).to.equal(4);
     });
@@ -440,13 +447,17 @@ describe('TieredBackend', function () {
       const { tiered } = await faultTier({ busOnL2: true });
       await l2Server.kill();
       await l2Server.restart();
-      await waitFor('writes and reads reach L2 again', async () => {
-        const written = await tiered.set('k', 'after').then(
-          () => true,
-          () => false,
-        );
-        return written && (await tiered.l2.get('k')) === 'after';
-      }, 5000);
+      await waitFor(
+        'writes and reads reach L2 again',
+        async () => {
+          const written = await tiered.set('k', 'after').then(
+            () => true,
+            () => false,
+          );
+          return written && (await tiered.l2.get('k')) === 'after';
+        },
+        5000,
+      );
     });
 
     it('bus down: new L1 copies live at most 1 s, older ones stay, and all go when it is back', async () => {

@@ -39,7 +39,10 @@ export class CatsService {
   /** How many times a cached body ran in this application. */
   computed = 0;
 
-  constructor(private readonly http: HttpService, private readonly config: ConfigService) {}
+  constructor(
+    private readonly http: HttpService,
+    private readonly config: ConfigService,
+  ) {}
 
   @Cached({ ttl: 60, key: (id: string) => `cat:${id}` })
   async find(id: string) {
@@ -55,7 +58,9 @@ export class CatsService {
   /** Nest's HttpService returns a cold Observable; hoard caches the response's data. */
   @Cached({ ttl: 60 })
   quote(id: string): Observable<Quote> {
-    return this.http.get<Quote>(`${this.config.getOrThrow<string>('UPSTREAM_URL')}/quote/${id}`).pipe(map((response) => response.data));
+    return this.http
+      .get<Quote>(`${this.config.getOrThrow<string>('UPSTREAM_URL')}/quote/${id}`)
+      .pipe(map((response) => response.data));
   }
 }
 

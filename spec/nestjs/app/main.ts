@@ -14,7 +14,9 @@ import { CatsService, createAppModule } from './app.module.js';
 const [mode = 'serve', redisUrl, upstreamUrl] = process.argv.slice(2);
 
 async function start(): Promise<INestApplication> {
-  const app = await NestFactory.create(createAppModule({ REDIS_URL: redisUrl, UPSTREAM_URL: upstreamUrl }), { logger: ['error'] });
+  const app = await NestFactory.create(createAppModule({ REDIS_URL: redisUrl, UPSTREAM_URL: upstreamUrl }), {
+    logger: ['error'],
+  });
   await app.listen(0, '127.0.0.1');
   return app;
 }

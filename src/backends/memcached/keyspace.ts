@@ -36,7 +36,9 @@ export class Keyspace {
 
   constructor(readonly prefix: string) {
     if (Buffer.byteLength(prefix) > MAX_PREFIX_BYTES) {
-      throw new CacheArgumentError(`MemcachedBackend: prefix must be at most ${MAX_PREFIX_BYTES} bytes in UTF-8, got ${Buffer.byteLength(prefix)}`);
+      throw new CacheArgumentError(
+        `MemcachedBackend: prefix must be at most ${MAX_PREFIX_BYTES} bytes in UTF-8, got ${Buffer.byteLength(prefix)}`,
+      );
     }
     this.generationToken = Buffer.from(`${prefix}#generation`).toString('base64');
   }

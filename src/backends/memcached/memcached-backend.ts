@@ -15,16 +15,7 @@ import {
   newGeneration,
   SERIALIZED_FLAGS,
 } from './keyspace.js';
-import {
-  flagOf,
-  META_NOOP,
-  metaArithmetic,
-  metaDelete,
-  metaGet,
-  metaSet,
-  type Chunk,
-  type Frame,
-} from './protocol.js';
+import { flagOf, META_NOOP, metaArithmetic, metaDelete, metaGet, metaSet, type Chunk, type Frame } from './protocol.js';
 import { HashRing, ringPosition } from './ring.js';
 import { MemcachedServer } from './server.js';
 
@@ -148,7 +139,8 @@ export class MemcachedBackend extends RemoteBackend {
   protected override addressOf(key: string | undefined): ServerAddress {
     const live = this.ring.nodes;
     let server: MemcachedServer | undefined;
-    if (!this.closed && live.length > 0) server = key !== undefined ? this.serverFor(key) : live.length === 1 ? live[0] : undefined;
+    if (!this.closed && live.length > 0)
+      server = key !== undefined ? this.serverFor(key) : live.length === 1 ? live[0] : undefined;
     return server === undefined ? { system: 'memcached' } : { system: 'memcached', address: server.host, port: server.port };
   }
 
@@ -157,7 +149,7 @@ export class MemcachedBackend extends RemoteBackend {
       'get',
       key,
       () => this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f'))),
-      ([frame]) => (frame!.code === 'EN' ? MISS : this.unpack(key, frame!)),
+      ([frame]) => (frame.code === 'EN' ? MISS : this.unpack(key, frame)),
     );
   }
 
@@ -167,10 +159,12 @@ export class MemcachedBackend extends RemoteBackend {
    */
   async lookupWithTtl(key: string): Promise<EntryWithTtl | Miss> {
     return this.attempt('get', key, async () => {
-      const [frame] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f t')));
-      if (frame!.code === 'EN') return MISS;
-      const remaining = Number(flagOf(frame!, 't'));
-      const value = this.unpack(key, frame!);
+      const [frame] = await this.onServer(this.serverFor(key), (generation) =>
+        single(metaGet(this.keys.token(generation, key), 'v f t')),
+      );
+      if (frame.code === 'EN') return MISS;
+      const remaining = Number(flagOf(frame, 't'));
+      const value = this.unpack(key, frame);
       if (value === MISS) return MISS;
       return { value, ttl: remaining < 0 ? 0 : Math.max(remaining - 1, 0.5) };
     });
@@ -190,7 +184,7 @@ export class MemcachedBackend extends RemoteBackend {
       const [frame] = await this.onServer(this.serverFor(key), (generation) =>
         single(metaSet(this.keys.token(generation, key), data, `T${expiry} F${flags}`)),
       );
-      if (frame!.code !== 'HD') throw isTooLarge(frame!) ? this.tooLarge('set', key, data.length) : unexpected(frame!);
+      if (frame.code !== 'HD') throw isTooLarge(frame) ? this.tooLarge('set', key, data.length) : unexpected(frame);
     });
   }
 
@@ -203,9 +197,9 @@ export class MemcachedBackend extends RemoteBackend {
       const [frame] = await this.onServer(this.serverFor(key), (generation) =>
         single(metaSet(this.keys.token(generation, key), data, `T${expiry} F${flags} ME`)),
       );
-      if (frame!.code === 'HD') return true;
-      if (frame!.code === 'NS') return false;
-      throw isTooLarge(frame!) ? this.tooLarge('add', key, data.length) : unexpected(frame!);
+      if (frame.code === 'HD') return true;
+      if (frame.code === 'NS') return false;
+      throw isTooLarge(frame) ? this.tooLarge('add', key, data.length) : unexpected(frame);
     });
   }
 
@@ -216,9 +210,9 @@ export class MemcachedBackend extends RemoteBackend {
   async has(key: string): Promise<boolean> {
     return this.attempt('has', key, async () => {
       const [frame] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key))));
-      if (frame!.code === 'HD') return true;
-      if (frame!.code === 'EN') return false;
-      throw unexpected(frame!);
+      if (frame.code === 'HD') return true;
+      if (frame.code === 'EN') return false;
+      throw unexpected(frame);
     });
   }
 
@@ -228,7 +222,7 @@ export class MemcachedBackend extends RemoteBackend {
       const values = new Array<unknown>(keys.length).fill(undefined);
       await this.perServer(keys, async (server, indexes) => {
         const frames = await this.onServer(server, (generation) =>
-          quietBatch(indexes.map((index) => metaGet(this.keys.token(generation, keys[index]!), `v f q O${index}`))),
+          quietBatch(indexes.map((index) => metaGet(this.keys.token(generation, keys[index]), `v f q O${index}`))),
         );
         for (const frame of frames) {
           if (frame.code !== 'VA') {
@@ -236,7 +230,7 @@ export class MemcachedBackend extends RemoteBackend {
             continue;
           }
           const index = Number(flagOf(frame, 'O'));
-          const value = this.readableOrMiss('getMany', () => this.unpack(keys[index]!, frame));
+          const value = this.readableOrMiss('getMany', () => this.unpack(keys[index], frame));
           if (value !== MISS) values[index] = value;
         }
       });
@@ -258,18 +252,16 @@ export class MemcachedBackend extends RemoteBackend {
       keys.push(key);
       packed.push(this.pack(key, value, seconds));
     }
-    const oversized = keys.findIndex((_, index) => packed[index]![0].length > this.maxValueBytes);
+    const oversized = keys.findIndex((_, index) => packed[index][0].length > this.maxValueBytes);
     await this.attempt('setMany', undefined, async () => {
       let refused: number | undefined;
       await this.perServer(keys, async (server, indexes) => {
         const frames = await this.onServer(server, (generation) =>
           quietBatch(
             indexes.flatMap((index) => {
-              const token = this.keys.token(generation, keys[index]!);
-              const [data, flags] = packed[index]!;
-              return data.length > this.maxValueBytes
-                ? [metaDelete(token, 'q')]
-                : metaSet(token, data, `T${expiry} F${flags} q`);
+              const token = this.keys.token(generation, keys[index]);
+              const [data, flags] = packed[index];
+              return data.length > this.maxValueBytes ? [metaDelete(token, 'q')] : metaSet(token, data, `T${expiry} F${flags} q`);
             }),
           ),
         );
@@ -277,11 +269,11 @@ export class MemcachedBackend extends RemoteBackend {
           if (frame.code === 'MN' || frame.code === 'NF') continue;
           if (!isTooLarge(frame)) throw unexpected(frame);
           // Error replies carry no opaque to tell which set failed: name the batch's largest value.
-          refused ??= indexes.reduce((largest, index) => (packed[index]![0].length > packed[largest]![0].length ? index : largest));
+          refused ??= indexes.reduce((largest, index) => (packed[index][0].length > packed[largest][0].length ? index : largest));
         }
       });
       const first = oversized >= 0 ? oversized : refused;
-      if (first !== undefined) throw this.tooLarge('setMany', keys[first]!, packed[first]![0].length);
+      if (first !== undefined) throw this.tooLarge('setMany', keys[first], packed[first][0].length);
     });
   }
 
@@ -291,7 +283,7 @@ export class MemcachedBackend extends RemoteBackend {
       let deleted = 0;
       await this.perServer(keys, async (server, indexes) => {
         const frames = await this.onServer(server, (generation) =>
-          quietBatch(indexes.map((index) => metaDelete(this.keys.token(generation, keys[index]!), 'q'))),
+          quietBatch(indexes.map((index) => metaDelete(this.keys.token(generation, keys[index]), 'q'))),
         );
         let missing = 0;
         for (const frame of frames) {
@@ -325,7 +317,7 @@ export class MemcachedBackend extends RemoteBackend {
     if (this.codec.protects) return this.attempt('increment', key, () => this.signedCounters.add(key, delta));
     return this.attempt('increment', key, async () => {
       const counted = Number.isSafeInteger(delta) ? await this.addToCounter(key, delta, expiry) : undefined;
-      return counted ?? (await this.addBySwapping(key, [delta], seconds))[0]!;
+      return counted ?? (await this.addBySwapping(key, [delta], seconds))[0];
     });
   }
 
@@ -335,15 +327,17 @@ export class MemcachedBackend extends RemoteBackend {
    */
   async deleteIfEquals(key: string, expected: string): Promise<boolean> {
     return this.attempt('deleteIfEquals', key, async () => {
-      const [found] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f c')));
-      if (found!.code === 'EN' || this.unpack(key, found!) !== expected) return false;
-      const [deleted] = await this.onServer(this.serverFor(key), (generation) =>
-        single(metaDelete(this.keys.token(generation, key), `C${flagOf(found!, 'c')}`)),
+      const [found] = await this.onServer(this.serverFor(key), (generation) =>
+        single(metaGet(this.keys.token(generation, key), 'v f c')),
       );
-      if (deleted!.code === 'HD') return true;
+      if (found.code === 'EN' || this.unpack(key, found) !== expected) return false;
+      const [deleted] = await this.onServer(this.serverFor(key), (generation) =>
+        single(metaDelete(this.keys.token(generation, key), `C${flagOf(found, 'c')}`)),
+      );
+      if (deleted.code === 'HD') return true;
       // EX: rewritten since our read; NF: deleted or expired since.
-      if (deleted!.code === 'EX' || deleted!.code === 'NF') return false;
-      throw unexpected(deleted!);
+      if (deleted.code === 'EX' || deleted.code === 'NF') return false;
+      throw unexpected(deleted);
     });
   }
 
@@ -361,9 +355,9 @@ export class MemcachedBackend extends RemoteBackend {
       const [frame] = await this.onServer(this.serverFor(key), (generation) =>
         single(metaArithmetic(this.keys.token(generation, key), flags)),
       );
-      if (frame!.code === 'VA') return counterValue(frame!.value!);
-      if (frame!.code === 'CLIENT_ERROR' && frame!.line.includes('non-numeric')) return undefined;
-      if (frame!.code !== 'NS' || attempt === 2) throw unexpected(frame!);
+      if (frame.code === 'VA') return counterValue(frame.value!);
+      if (frame.code === 'CLIENT_ERROR' && frame.line.includes('non-numeric')) return undefined;
+      if (frame.code !== 'NS' || attempt === 2) throw unexpected(frame);
     }
   }
 
@@ -374,26 +368,28 @@ export class MemcachedBackend extends RemoteBackend {
    */
   private async addBySwapping(key: string, deltas: readonly number[], seconds: number): Promise<number[]> {
     for (let attempt = 1; attempt <= SWAP_ATTEMPTS; attempt++) {
-      const [found] = await this.onServer(this.serverFor(key), (generation) => single(metaGet(this.keys.token(generation, key), 'v f t c')));
+      const [found] = await this.onServer(this.serverFor(key), (generation) =>
+        single(metaGet(this.keys.token(generation, key), 'v f t c')),
+      );
       let ttl = seconds;
       let mode = `T${expiryOf(seconds)} ME`;
-      const current = found!.code === 'EN' ? MISS : this.unpack(key, found!);
+      const current = found.code === 'EN' ? MISS : this.unpack(key, found);
       const values = sums(current, deltas);
-      const next = values[values.length - 1]!;
+      const next = values[values.length - 1];
       if (current !== MISS) {
-        ttl = this.signedTtlOf(found!.value!);
-        mode = `T${expiryRemaining(Number(flagOf(found!, 't')))} C${flagOf(found!, 'c')}`;
-      } else if (found!.code !== 'EN') {
+        ttl = this.signedTtlOf(found.value!);
+        mode = `T${expiryRemaining(Number(flagOf(found, 't')))} C${flagOf(found, 'c')}`;
+      } else if (found.code !== 'EN') {
         // Signed and past its expiry, though still on the server: replaced by a new counter.
-        mode = `T${expiryOf(seconds)} C${flagOf(found!, 'c')}`;
+        mode = `T${expiryOf(seconds)} C${flagOf(found, 'c')}`;
       }
       const [data, flags] = this.pack(key, next, ttl);
       const [written] = await this.onServer(this.serverFor(key), (generation) =>
         single(metaSet(this.keys.token(generation, key), data, `${mode} F${flags}`)),
       );
-      if (written!.code === 'HD') return values;
+      if (written.code === 'HD') return values;
       // EX: changed since our read; NS: created since our miss; NF: deleted since our read.
-      if (written!.code !== 'EX' && written!.code !== 'NS' && written!.code !== 'NF') throw unexpected(written!);
+      if (written.code !== 'EX' && written.code !== 'NS' && written.code !== 'NF') throw unexpected(written);
     }
     throw new Error(`the value kept changing during ${SWAP_ATTEMPTS} attempts to add to it`);
   }
@@ -419,7 +415,10 @@ export class MemcachedBackend extends RemoteBackend {
   }
 
   /** Groups key indexes by owning server and runs `work` for every server at once. */
-  private async perServer(keys: readonly string[], work: (server: MemcachedServer, indexes: number[]) => Promise<void>): Promise<void> {
+  private async perServer(
+    keys: readonly string[],
+    work: (server: MemcachedServer, indexes: number[]) => Promise<void>,
+  ): Promise<void> {
     const groups = new Map<MemcachedServer, number[]>();
     keys.forEach((key, index) => {
       const server = this.serverFor(key);
@@ -445,7 +444,7 @@ export class MemcachedBackend extends RemoteBackend {
         [this.generationCheck, ...batch.chunks],
         batch.expect === UNTIL_NOOP ? UNTIL_NOOP : batch.expect + 1,
       );
-      const current = frames[0]!;
+      const current = frames[0];
       if (current.code === 'EN') {
         this.generations.delete(server);
       } else {
@@ -474,17 +473,19 @@ export class MemcachedBackend extends RemoteBackend {
 
   private async changeGeneration(server: MemcachedServer, delta: 0 | 1): Promise<number> {
     const [frame] = await server.exchange([metaArithmetic(this.keys.generationToken, `N0 J${newGeneration()} D${delta} v`)], 1);
-    if (frame!.code !== 'VA') throw unexpected(frame!);
-    const generation = Number(frame!.value!.toString('latin1'));
+    if (frame.code !== 'VA') throw unexpected(frame);
+    const generation = Number(frame.value!.toString('latin1'));
     this.generations.set(server, generation);
     return generation;
   }
 
   private async remove(key: string): Promise<boolean> {
-    const [frame] = await this.onServer(this.serverFor(key), (generation) => single(metaDelete(this.keys.token(generation, key))));
-    if (frame!.code === 'HD') return true;
-    if (frame!.code === 'NF') return false;
-    throw unexpected(frame!);
+    const [frame] = await this.onServer(this.serverFor(key), (generation) =>
+      single(metaDelete(this.keys.token(generation, key))),
+    );
+    if (frame.code === 'HD') return true;
+    if (frame.code === 'NF') return false;
+    throw unexpected(frame);
   }
 
   /**

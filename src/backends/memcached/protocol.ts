@@ -127,7 +127,7 @@ export class FrameParser {
       const line = buffer.toString('latin1', this.start, end > this.start && buffer[end - 1] === 0x0d ? end - 1 : end);
       this.start = end + 1;
       const words = line.split(' ');
-      const code = words[0]!;
+      const code = words[0];
       if (code === 'VA') {
         const size = Number(words[1]);
         if (!Number.isSafeInteger(size) || size < 0) throw new Error(`memcached reply out of sync: ${JSON.stringify(line)}`);

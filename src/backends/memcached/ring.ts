@@ -46,7 +46,7 @@ export class HashRing<T> {
     let high = points.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (points[middle]! < position) low = middle + 1;
+      if (points[middle] < position) low = middle + 1;
       else high = middle;
     }
     return this.owners[low === points.length ? 0 : low];

@@ -29,7 +29,7 @@ export function parseAddress(address: string): { host: string; port: number } {
   if (match === null || port < 1 || port > 65535) {
     throw new CacheArgumentError(`MemcachedBackend: a server must be 'host:port', got ${JSON.stringify(address)}`);
   }
-  return { host: match[1] ?? match[2]!, port };
+  return { host: match[1] ?? match[2], port };
 }
 
 /**

@@ -110,7 +110,8 @@ export class TieredBackend implements CacheBackend {
     if (deleteIfEquals !== undefined) {
       this.deleteIfEquals = (key, expected) => this.write({ keys: [key] }, () => deleteIfEquals.call(l2, key, expected));
     }
-    this.withTtl = typeof (l2 as Partial<LookupWithTtl>).lookupWithTtl === 'function' ? (l2 as unknown as LookupWithTtl) : undefined;
+    this.withTtl =
+      typeof (l2 as Partial<LookupWithTtl>).lookupWithTtl === 'function' ? (l2 as unknown as LookupWithTtl) : undefined;
     bus?.listen({
       invalidated: (invalidation) => {
         if (busChannel.hasSubscribers) busChannel.publish({ instance: this, direction: 'received' });
@@ -270,7 +271,7 @@ export class TieredBackend implements CacheBackend {
     const current = release();
     return found.map((entry, index) => {
       if (entry === MISS) return MISS;
-      if (current[index]) this.l1.set(keys[index]!, entry.value, this.l1TtlFor(entry.ttl));
+      if (current[index]) this.l1.set(keys[index], entry.value, this.l1TtlFor(entry.ttl));
       return entry.value;
     });
   }
@@ -279,7 +280,7 @@ export class TieredBackend implements CacheBackend {
     const withTtl = this.withTtl;
     if (withTtl !== undefined) return Promise.all(keys.map((key) => withTtl.lookupWithTtl(key)));
     if (keys.length === 1) {
-      const value = await this.l2.lookup(keys[0]!);
+      const value = await this.l2.lookup(keys[0]);
       return [value === MISS ? MISS : { value }];
     }
     // getMany cannot tell a stored undefined from a miss; either way nothing is copied into L1.
@@ -310,7 +311,8 @@ export class TieredBackend implements CacheBackend {
       const restore = !(error instanceof CacheValueTooLargeError);
       watches.forEach((watch, at) => {
         const copy = held[at];
-        if (this.fills.release(watch) && restore && copy !== undefined && copy !== MISS) this.l1.set(watch.key, copy.value, copy.ttl);
+        if (this.fills.release(watch) && restore && copy !== undefined && copy !== MISS)
+          this.l1.set(watch.key, copy.value, copy.ttl);
       });
       // A write that timed out may still have reached L2: other processes drop their copies all the same.
       this.publish(change).catch(ignore);
