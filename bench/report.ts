@@ -62,7 +62,20 @@ export interface Machine {
   readonly seconds: number;
 }
 
-export function markdownReport(machine: Machine, sections: readonly Section[], chartFile: string | undefined): string {
+/** Where docs/benchmarks.md keeps what people wrote about a run (causes, what was tried): a full run carries it over. */
+const ANALYSIS = /<!-- analysis[^>]*-->[\s\S]*?<!-- \/analysis -->\n/;
+
+/** The hand-written analysis of `page` (a previous report), markers included; undefined when it has none. */
+export function analysisOf(page: string): string | undefined {
+  return ANALYSIS.exec(page)?.[0];
+}
+
+export function markdownReport(
+  machine: Machine,
+  sections: readonly Section[],
+  chartFile: string | undefined,
+  analysis: string | undefined,
+): string {
   const targets = sections.flatMap((section) => section.targets);
   const parts = [
     '# Benchmarks',
@@ -103,6 +116,7 @@ export function markdownReport(machine: Machine, sections: readonly Section[], c
     '',
   ];
   if (chartFile !== undefined) parts.push(`![Ratios to each scenario's floor](${chartFile})`, '');
+  if (analysis !== undefined) parts.push(analysis);
   for (const section of sections) {
     parts.push(`## ${section.title}`, '', section.description, '');
     if (section.chart !== undefined) parts.push(`![${section.title}](${section.chart.file})`, '');

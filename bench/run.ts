@@ -5,13 +5,13 @@
  * so the published figures always come from one complete run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMemcached, startRedis, type ManagedServer, type RedisServer } from '../spec/support/servers.js';
 import type { Budget } from './harness.js';
-import { markdownReport, svgChart, type Section } from './report.js';
+import { analysisOf, markdownReport, svgChart, type Section } from './report.js';
 import { heap } from './scenarios/heap.js';
 import { memoryHit, memoryMiss } from './scenarios/memory.js';
 import { memoryHitOtel } from './scenarios/otel.js';
@@ -163,7 +163,10 @@ async function main(): Promise<void> {
     timing: `${budget.rounds} timed rounds of ${budget.sliceMs} ms per subject`,
     seconds: (performance.now() - started) / 1000,
   };
-  writeFileSync(join(folder, 'benchmarks.md'), markdownReport(machine, sections, chart));
+  // What was written about the last complete run stays until someone edits it: a new run may make it stale.
+  const published = join(root, 'docs', 'benchmarks.md');
+  const analysis = existsSync(published) ? analysisOf(readFileSync(published, 'utf8')) : undefined;
+  writeFileSync(join(folder, 'benchmarks.md'), markdownReport(machine, sections, chart, analysis));
   console.log(`\nwrote ${join(folder, 'benchmarks.md')} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   for (const t of sections.flatMap((section) => section.targets)) {
     console.log(`${t.holds ? 'holds ' : 'MISSED'}  ${t.target}: ${t.measured}`);
