@@ -97,6 +97,16 @@ export async function entriesCurve(budget: Budget): Promise<Section[]> {
   }
   const role = (name: string) => (name === 'Map' ? 'floor' : name.startsWith('hoard') ? 'hoard' : 'peer') as Series['role'];
   const x = { label: 'entries held', log: true, format: count, ticks: ENTRY_COUNTS };
+  /** A curve per store and a row per store of `figures[store][size]`. */
+  const perStore = (figures: readonly (readonly number[])[], unit: string, format: (figure: number) => string) => ({
+    series: stores.map((subject, i) => ({
+      label: subject.name,
+      role: role(subject.name),
+      points: ENTRY_COUNTS.map((n, k) => [n, figures[i]![k]!] as const),
+    })),
+    columns: ['Store', ...ENTRY_COUNTS.map((n) => `${unit} at ${count(n)}`)],
+    rows: stores.map((subject, i) => [subject.name, ...figures[i]!.map(format)]),
+  });
   const what =
     `Each store is filled with ${ENTRY_COUNTS.map(count).join(', ')} of the workload's keys (about 40 characters) and values ` +
     '(objects of three fields), bounded stores sized for them with a TTL. ';
@@ -112,13 +122,7 @@ export async function entriesCurve(budget: Budget): Promise<Section[]> {
       command: 'npm run bench -- curve-entries',
       x,
       y: { label: 'hits per second', log: false, format: rate },
-      series: stores.map((subject, i) => ({
-        label: subject.name,
-        role: role(subject.name),
-        points: ENTRY_COUNTS.map((n, k) => [n, hits[i]![k]!] as const),
-      })),
-      columns: ['Store', ...ENTRY_COUNTS.map((n) => `hits/s at ${count(n)}`)],
-      rows: stores.map((subject, i) => [subject.name, ...hits[i]!.map(rate)]),
+      ...perStore(hits, 'hits/s', rate),
     }),
     curveSection({
       title: 'Bytes per entry vs entries held',
@@ -130,13 +134,7 @@ export async function entriesCurve(budget: Budget): Promise<Section[]> {
       command: 'npm run bench -- curve-entries',
       x,
       y: { label: 'bytes per entry', log: false, format: plain },
-      series: stores.map((subject, i) => ({
-        label: subject.name,
-        role: role(subject.name),
-        points: ENTRY_COUNTS.map((n, k) => [n, bytes[i]![k]!] as const),
-      })),
-      columns: ['Store', ...ENTRY_COUNTS.map((n) => `bytes/entry at ${count(n)}`)],
-      rows: stores.map((subject, i) => [subject.name, ...bytes[i]!.map((b) => b.toFixed(1))]),
+      ...perStore(bytes, 'bytes/entry', (b) => b.toFixed(1)),
     }),
   ];
 }

@@ -6,6 +6,7 @@ import {
   CacheModule,
   MemcachedBackend,
   MemoryBackend,
+  MISS,
   RedisBackend,
   RedisBus,
   TieredBackend,
@@ -269,6 +270,20 @@ describe(`soft invalidation: expire and expireTags [${flavour} decorators]`, fun
     await CacheModule.invalidate(Plain, 'name');
     version = 3;
     expect(plain.name(1)).to.equal('1@v3');
+  });
+
+  it('a tiered entry expired by its arguments keeps no longer than its own ttl, read from L2', async () => {
+    const tiered = tier('soft-ttl:');
+    opened.push(tiered);
+    CacheModule.register('a', tiered);
+    const CatalogA = catalogOn('a', new Source());
+    await new CatalogA().price('1');
+    expect(await CacheModule.expire(CatalogA, 'price', '1')).to.equal(true);
+    const found = await tiered.lookupWithTtl!('Catalog.price:"1"');
+    expect(found).to.not.equal(MISS);
+    expect((found as { ttl: number }).ttl)
+      .to.be.above(0)
+      .and.at.most(60);
   });
 
   it('refuses what it cannot do, naming the call', async () => {

@@ -84,7 +84,7 @@ export class HoardMetrics {
     });
     this.staleServed = meter.createCounter('hoard.stale.served', {
       unit: '{call}',
-      description: 'Values past their ttl served within staleTtl.',
+      description: 'Values served stale: past their ttl within staleTtl, or expired softly (expire, expireTags).',
     });
     this.refreshes = meter.createCounter('hoard.refreshes', {
       unit: '{refresh}',

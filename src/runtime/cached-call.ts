@@ -237,8 +237,9 @@ export class CachedCall extends CallSite {
       // What this process holds (a tiered backend's L1 copies), checked against the records'
       // copies it holds: a current entry is served without a lookup's promises; anything else
       // (not held, stale, a record not held) takes the lookup below.
-      const held = records === undefined ? this.heldPlain(peek(key)) : peekChecked(peek, key, records);
-      if (held !== undefined) return Promise.resolve(this.served(registration, self, args, key, held.entry, held));
+      const held = records === undefined ? readPlain(peek(key), this.options.key !== undefined) : peekChecked(peek, key, records);
+      if (held !== undefined && held.entry !== MISS && held.stale !== true)
+        return Promise.resolve(this.served(registration, self, args, key, held.entry, held));
     }
     const inflight = registration.inflight;
     const pending = inflight.get(key);
@@ -269,12 +270,6 @@ export class CachedCall extends CallSite {
     );
     inflight.set(key, call);
     return call;
-  }
-
-  /** A held entry of a call site without records, when it can be served as it is. */
-  private heldPlain(entry: unknown): Checked | undefined {
-    if (entry === MISS || isExpired(entry) || (this.options.key !== undefined && isStamped(entry))) return undefined;
-    return { entry };
   }
 
   private afterMiss(

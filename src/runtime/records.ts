@@ -221,11 +221,9 @@ function verdict(found: unknown, states: readonly Found[], records: readonly unk
   // expired for the first time) lacks that stamp: the record lists it as the empty token.
   const unstamped = stamps.length === states.length - 1 && typeof first !== 'string' && first.previous.includes('') ? 1 : 0;
   let current = entry !== MISS && stamps.length + unstamped === states.length && (unstamped === 1 || isStamped(entry));
-  let tokens = states as readonly string[];
-  for (let i = 0; i < states.length; i++) {
+  const tokens = states.some((state) => typeof state !== 'string') ? states.map(tokenOf) : (states as readonly string[]);
+  for (let i = 0; current && i < states.length; i++) {
     const state = states[i];
-    if (typeof state !== 'string') tokens = states.map(tokenOf);
-    if (!current) continue;
     const stamp = i < unstamped ? '' : stamps[i - unstamped];
     if (stamp === tokenOf(state)) continue;
     current = typeof state !== 'string' && state.until > Date.now() && state.previous.includes(stamp);

@@ -12,6 +12,7 @@ import {
   type FaultListener,
   type LookupWithTtl,
   type MaybePromise,
+  type EntryWithTtl,
   type Miss,
 } from '../backend.js';
 import type { MemoryBackend } from '../memory.js';
@@ -80,6 +81,8 @@ export class TieredBackend implements CacheBackend {
    * (the lock of `@Cached({ lock: true })`), dropping the L1 copies like any delete.
    */
   readonly deleteIfEquals?: (key: string, expected: string) => Promise<boolean>;
+  /** Present when `l2` has it: the shared entry and its remaining ttl, read from L2, the truth. */
+  readonly lookupWithTtl?: (key: string) => Promise<EntryWithTtl | Miss>;
   private readonly withTtl: LookupWithTtl | undefined;
   private readonly fills = new FillGuard();
   /** The L2 read under way for a key, by `lookup`, with the watch that tells whether it is still current. */
@@ -110,8 +113,10 @@ export class TieredBackend implements CacheBackend {
     if (deleteIfEquals !== undefined) {
       this.deleteIfEquals = (key, expected) => this.write({ keys: [key] }, () => deleteIfEquals.call(l2, key, expected));
     }
-    this.withTtl =
+    const withTtl =
       typeof (l2 as Partial<LookupWithTtl>).lookupWithTtl === 'function' ? (l2 as unknown as LookupWithTtl) : undefined;
+    this.withTtl = withTtl;
+    if (withTtl !== undefined) this.lookupWithTtl = (key) => withTtl.lookupWithTtl(key);
     bus?.listen({
       invalidated: (invalidation) => {
         if (busChannel.hasSubscribers) busChannel.publish({ instance: this, direction: 'received' });
