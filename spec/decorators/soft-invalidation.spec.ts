@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import sinon from 'sinon';
 import {
   Cached,
   CacheArgumentError,
@@ -243,6 +244,52 @@ describe(`soft invalidation: expire and expireTags [${flavour} decorators]`, fun
     expect(await Promise.all([inA.price('1'), inB.price('1')])).to.deep.equal(['1@v1', '1@v1']);
     await eventually('the refresh stored the new value', async () => (await inB.price('1')) === '1@v2');
     expect(source.runs).to.equal(2);
+  });
+
+  it('a read that began before a refresh stored its value and ends after it starts no second computation', async () => {
+    const backend = new RedisBackend({ url: redis.url, prefix: 'soft-straddle:' });
+    opened.push(backend);
+    CacheModule.register(backend);
+    let runs = 0;
+    let computed!: () => void;
+    const computing = new Promise<void>((resolve) => (computed = resolve));
+    class Prices {
+      @Cached({ ttl: 60 })
+      async price(sku: string) {
+        runs++;
+        if (runs > 1) await computing;
+        return `${sku}@v${runs}`;
+      }
+    }
+    const prices = new Prices();
+    expect(await prices.price('1')).to.equal('1@v1');
+    expect(await CacheModule.expire(Prices, 'price', '1')).to.equal(true);
+    expect(await prices.price('1')).to.equal('1@v1');
+    await eventually('the refresh is computing', () => runs === 2);
+    // The next lookup reads the stale entry at once, but answers only when released.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const lookup = backend.lookup.bind(backend);
+    let read!: Promise<unknown>;
+    const held = sinon.stub(backend, 'lookup').callsFake((key) => {
+      held.restore();
+      read = Promise.resolve(lookup(key));
+      return released.then(() => read);
+    });
+    const straddling = prices.price('1');
+    await read;
+    const stores = sinon.spy(backend, 'set');
+    computed();
+    await eventually('the refresh stored its value', () => stores.called);
+    await stores.firstCall.returnValue;
+    stores.restore();
+    const reads = sinon.spy(backend, 'lookup');
+    release();
+    expect(await straddling).to.equal('1@v1');
+    await eventually('the late read started a refresh', () => reads.called || runs > 2);
+    reads.restore();
+    expect(await prices.price('1')).to.equal('1@v2');
+    expect(runs).to.equal(2);
   });
 
   it("a memory backend's method expired before it was ever invalidated serves its untagged and tagged entries stale", async () => {

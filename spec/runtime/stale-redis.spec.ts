@@ -50,7 +50,6 @@ describe('staleTtl on Redis', function () {
     // The refresh takes 200 ms; these callers get the stale value without waiting for it.
     const stale = await Promise.all(Array.from({ length: 20 }, () => price('tea')));
     expect(stale).to.deep.equal(Array(20).fill('tea@v1'));
-    expect(state.calls).to.equal(2);
     await sleep(300);
     expect(await price('tea')).to.equal('tea@v2');
     expect(state.calls).to.equal(2);

@@ -350,9 +350,21 @@ export class CachedCall extends CallSite {
       kind,
       lockTtl: this.locks ? (this.options.lockTtl ?? DEFAULT_LOCK_TTL) : undefined,
       run: async () => {
+        let current = tokens;
+        if (kind === 'stale') {
+          // A read that began before another refresh of this key stored its value may end after it,
+          // and find the entry stale still: read again, and compute only if it still is.
+          const found = await this.lookup(
+            registration,
+            key,
+            this.checks ? this.records.forCall(self, args, this.label) : undefined,
+          );
+          if (found.entry !== MISS && found.stale !== true && this.freshness.due(found.entry) !== 'stale') return;
+          current = found.tokens;
+        }
         const start = performance.now();
         const value = await this.run(self, args);
-        await this.store(self, args, key, value, performance.now() - start, tokens);
+        await this.store(self, args, key, value, performance.now() - start, current);
       },
       report: (error) => this.report(registration, key, 'refresh', error),
     });
